@@ -1,0 +1,219 @@
+"""The searchable collection: a docs folder's chunks, their BM25 segment, and overlays.
+
+``open_index`` turns a docs folder into an ``Index``: it reuses the cache for
+unchanged files, loads, chunks and analyzes only new or changed ones, drops
+deleted ones, saves the cache again and reports what it did.
+
+An ``Overlay`` holds the documents one chat added at run time. It is searched
+together with the base (see ``rag.retrieval``) using the statistics of both, and
+is dropped with the chat. The base index is never rebuilt for an upload.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from rag.analysis import Analyzer, detect_language
+from rag.bm25 import BM25Params, Segment, Stats
+from rag.cache import CACHE_VERSION, CachedIndex, FileRecord, cache_folder, read_cache, write_cache
+from rag.chunking import Chunk, ChunkConfig, chunk_document
+from rag.errors import DocsError, LoadError
+from rag.loading import DEFAULT_MAX_BYTES, Document, Skipped, iter_files, load_bytes, load_file
+from rag.tokens import count_tokens
+
+__all__ = ["Index", "IndexConfig", "IndexReport", "Overlay", "analyze_chunk_terms", "open_index"]
+
+ANALYZER_VERSION = 2
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    chunk: ChunkConfig = ChunkConfig()
+    bm25: BM25Params = BM25Params()
+    language: str = "auto"  # "auto", or a fixed language code for every document
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+    def fingerprint(self) -> str:
+        return f"v{CACHE_VERSION}.a{ANALYZER_VERSION}.{self.chunk}.{self.language}"
+
+
+@dataclass
+class IndexReport:
+    files: int = 0
+    chunks: int = 0
+    reused: int = 0  # files taken from the cache
+    processed: int = 0  # files loaded and chunked now
+    removed: int = 0  # files that were cached but are gone
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+def analyze_chunk_terms(analyzer: Analyzer, chunk: Chunk, lang: str) -> list[str]:
+    """What BM25 indexes for a chunk: its file name, heading trail and text."""
+    name = PurePosixPath(chunk.source).stem.replace("_", " ").replace(".", " ")
+    return analyzer.terms(f"{name}\n{chunk.trail}\n{chunk.text}", lang)
+
+
+def _process(doc: Document, analyzer: Analyzer, config: IndexConfig) -> tuple[str, list[Chunk], list[str]]:
+    lang = config.language
+    if lang == "auto":
+        lang = detect_language(" ".join(p.text for p in doc.pages[:3]))
+    chunks = chunk_document(doc, count_tokens, config.chunk)
+    terms = [" ".join(analyze_chunk_terms(analyzer, c, lang)) for c in chunks]
+    return lang, chunks, terms
+
+
+class Index:
+    """Chunks of the docs folder with their languages and BM25 segment (read-only)."""
+
+    def __init__(self, chunks: list[Chunk], langs: list[str], segment: Segment, config: IndexConfig, analyzer: Analyzer) -> None:
+        self.chunks = chunks
+        self.langs = langs
+        self.segment = segment
+        self.config = config
+        self.analyzer = analyzer
+        self.stats = Stats.of([segment], config.bm25)
+        counts = Counter(langs)
+        self.main_language = counts.most_common(1)[0][0] if counts else "en"
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted({c.source for c in self.chunks})
+
+    def new_overlay(self) -> Overlay:
+        return Overlay(self)
+
+
+def open_index(docs: Path, cache_dir: Path | None, config: IndexConfig = IndexConfig(), require_documents: bool = True) -> tuple[Index, IndexReport]:
+    """Index ``docs`` (refreshing the cache in ``cache_dir`` if given)."""
+    started = time.perf_counter()
+    if not docs.exists():
+        raise DocsError(f"The docs folder {docs} does not exist: create it or pass --docs PATH (or set RAG_DOCS_DIR).")
+    if not docs.is_dir():
+        raise DocsError(f"{docs} is a file, not a folder: pass the folder that holds your documents.")
+    folder = cache_folder(cache_dir, docs) if cache_dir is not None else None
+    ignore = (cache_dir,) if cache_dir is not None else ()
+    cached = (read_cache(folder, config.fingerprint()) if folder else None) or CachedIndex(config.fingerprint())
+    analyzer = Analyzer()
+    report = IndexReport()
+    paths, refused = iter_files(docs, ignore)
+    report.skipped.extend(refused)
+    root = docs.resolve()
+    files: dict[str, FileRecord] = {}
+    changed = False
+    for path in paths:
+        source = path.relative_to(root).as_posix()
+        old = cached.files.get(source)
+        try:
+            st = path.stat()
+            if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+                files[source] = old
+                report.reused += 1
+                continue
+            doc = load_file(path, root, config.max_bytes)
+        except (LoadError, OSError) as err:
+            report.skipped.append(Skipped(source, getattr(err, "reason", None) or str(err)))
+            changed |= old is not None
+            continue
+        if old and old.sha256 == doc.sha256:  # touched, not changed
+            files[source] = FileRecord(source, st.st_size, st.st_mtime_ns, old.sha256, old.lang, old.chunks, old.terms)
+            report.reused += 1
+            changed = True  # mtime to remember
+            continue
+        lang, chunks, terms = _process(doc, analyzer, config)
+        files[source] = FileRecord(source, st.st_size, st.st_mtime_ns, doc.sha256, lang, chunks, terms)
+        report.processed += 1
+        changed = True
+    report.removed = len(set(cached.files) - set(files))
+    changed |= report.removed > 0
+    if require_documents and not files:
+        detail = f" ({len(report.skipped)} skipped: " + "; ".join(f"{s.source}: {s.reason}" for s in report.skipped[:3]) + ")" if report.skipped else ""
+        raise DocsError(
+            f"No readable documents in {docs}{detail}. Add .md, .txt, .rst, .html, .pdf or .docx files there, or pass --docs PATH."
+        )
+    chunks: list[Chunk] = []
+    langs: list[str] = []
+    term_lists: list[str] = []
+    for record in files.values():
+        chunks.extend(record.chunks)
+        langs.extend([record.lang] * len(record.chunks))
+        term_lists.extend(record.terms)
+    segment = cached.segment if (not changed and cached.segment is not None and cached.segment.size == len(chunks)) else None
+    if segment is None:
+        segment = Segment.from_terms(t.split() for t in term_lists)
+        changed = True
+    if folder is not None and changed:
+        warning = write_cache(folder, CachedIndex(config.fingerprint(), files, segment))
+        if warning:
+            report.warnings.append(warning)
+    report.files = len(files)
+    report.chunks = len(chunks)
+    report.seconds = time.perf_counter() - started
+    return Index(chunks, langs, segment, config, analyzer), report
+
+
+class Overlay:
+    """One chat's uploaded documents, searched together with the base index.
+
+    ``add`` builds a new overlay segment and swaps it in whole, so a search that
+    runs at the same time sees either the old or the new overlay, never half.
+    """
+
+    def __init__(self, base: Index) -> None:
+        self.base = base
+        self._lock = threading.Lock()
+        self._docs: dict[str, tuple[str, list[Chunk], list[str]]] = {}
+        self.chunks: list[Chunk] = []
+        self.langs: list[str] = []
+        self.segment = Segment.from_terms([])
+        self.stats = base.stats
+
+    def add(self, doc: Document) -> list[Chunk]:
+        """Index ``doc`` (replacing an upload of the same name); returns its chunks."""
+        lang, chunks, terms = _process(doc, self.base.analyzer, self.base.config)
+        with self._lock:
+            docs = dict(self._docs)
+            docs[doc.source] = (lang, chunks, terms)
+            self._swap(docs)
+        return chunks
+
+    def add_bytes(self, name: str, data: bytes) -> list[Chunk]:
+        """Parse an upload and add it; raises ``LoadError`` with the reason."""
+        return self.add(load_bytes(name, data, self.base.config.max_bytes))
+
+    def remove(self, source: str) -> bool:
+        with self._lock:
+            if source not in self._docs:
+                return False
+            docs = dict(self._docs)
+            del docs[source]
+            self._swap(docs)
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._swap({})
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self._docs)
+
+    def _swap(self, docs: dict[str, tuple[str, list[Chunk], list[str]]]) -> None:
+        chunks = [c for _, cs, _ in docs.values() for c in cs]
+        langs = [lang for lang, cs, _ in docs.values() for _ in cs]
+        segment = Segment.from_terms(t.split() for _, _, ts in docs.values() for t in ts)
+        stats = Stats.of([self.base.segment, segment], self.base.config.bm25) if chunks else self.base.stats
+        # one assignment of a tuple: readers take (chunks, langs, segment, stats) as a whole
+        self._view = (chunks, langs, segment, stats)
+        self.chunks, self.langs, self.segment, self.stats = chunks, langs, segment, stats
+        self._docs = docs
+
+    def view(self) -> tuple[Sequence[Chunk], Sequence[str], Segment, Stats]:
+        """A consistent snapshot (chunks, langs, segment, stats) for one search."""
+        return getattr(self, "_view", (self.chunks, self.langs, self.segment, self.stats))
