@@ -186,3 +186,4 @@ def score_segments(stats: Stats, query: Sequence[str]) -> list[np.ndarray]:
             norm = k1 * (1 - b + b * seg.doc_len[rows] / stats.avgdl)
             scores[rows] += times * (idf * (tf * (k1 + 1) / (tf + norm)))
     return out
+

@@ -31,7 +31,7 @@ TRAIL_SEPARATOR = " › "
 
 @dataclass(frozen=True)
 class ChunkConfig:
-    target: int = 200  # tokens per chunk, at most (a single oversize piece aside)
+    target: int = 300  # tokens per chunk, at most (a single oversize piece aside)
     overlap: int = 30  # tokens carried into the next chunk of the same section
 
 

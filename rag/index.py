@@ -28,7 +28,7 @@ from rag.tokens import count_tokens
 
 __all__ = ["Index", "IndexConfig", "IndexReport", "Overlay", "analyze_chunk_terms", "open_index"]
 
-ANALYZER_VERSION = 2
+ANALYZER_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,13 @@ class IndexReport:
 
 
 def analyze_chunk_terms(analyzer: Analyzer, chunk: Chunk, lang: str) -> list[str]:
-    """What BM25 indexes for a chunk: its file name, heading trail and text."""
+    """What BM25 indexes for a chunk: its file name, heading trail (twice) and text.
+
+    The trail counts twice because headings name the topic in the fewest words,
+    and the words of a question are very often the words of a heading.
+    """
     name = PurePosixPath(chunk.source).stem.replace("_", " ").replace(".", " ")
-    return analyzer.terms(f"{name}\n{chunk.trail}\n{chunk.text}", lang)
+    return analyzer.terms(f"{name}\n{chunk.trail}\n{chunk.trail}\n{chunk.text}", lang)
 
 
 def _process(doc: Document, analyzer: Analyzer, config: IndexConfig) -> tuple[str, list[Chunk], list[str]]:

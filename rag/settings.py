@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     docs_dir: Path = Field(Path("corpus"), description="folder of documents to index")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="where the index cache is kept")
     top_k: int = Field(5, ge=1, le=50, description="passages retrieved per question")
-    chunk_tokens: int = Field(200, ge=32, le=4000, description="target chunk size in tokens")
+    chunk_tokens: int = Field(300, ge=32, le=4000, description="target chunk size in tokens")
     chunk_overlap: int = Field(30, ge=0, le=1000, description="tokens repeated between neighbouring chunks")
     language: Literal["auto", "en", "tr"] = Field("auto", description="language of documents and questions")
     max_file_mb: float = Field(20.0, gt=0, le=1024, description="files larger than this are skipped")
