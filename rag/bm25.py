@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-__all__ = ["BM25Params", "Segment", "Stats", "score_segments"]
+__all__ = ["BM25Params", "Segment", "Stats", "score_segments", "top_k"]
 
 
 @dataclass(frozen=True)
@@ -57,41 +57,45 @@ class Segment:
 
     @classmethod
     def from_terms(cls, documents: Iterable[Sequence[str]], batch: int = 8192) -> Segment:
-        """Build from each document's term list (order irrelevant, repeats count)."""
+        """Build from each document's term list (order irrelevant, repeats count).
+
+        Term ids are collected per batch of documents and reduced to (row, term,
+        tf) triplets at once, so memory holds the postings, not every token.
+        """
         vocab: dict[str, int] = {}
         lengths = array("q")
-        parts: list[sparse.csr_matrix] = []
-        rows, cols = array("q"), array("q")
-        n_in_batch = 0
+        triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        cols = array("q")
+        start = 0  # first row of the current batch
 
         def flush() -> None:
-            nonlocal rows, cols, n_in_batch
-            if n_in_batch == 0:
+            nonlocal cols, start
+            n = len(lengths) - start
+            if n == 0:
                 return
-            r = np.frombuffer(rows, dtype=np.int64)
             c = np.frombuffer(cols, dtype=np.int64)
-            data = np.ones(len(r), dtype=np.int32)
-            part = sparse.csr_matrix((data, (r, c)), shape=(n_in_batch, max(len(vocab), 1)))
-            part.sum_duplicates()
-            parts.append(part)
-            rows, cols, n_in_batch = array("q"), array("q"), 0
+            r = np.repeat(np.arange(n, dtype=np.int64), np.frombuffer(lengths, dtype=np.int64)[start:])
+            keys, tf = np.unique(r * (len(vocab) + 1) + c, return_counts=True)
+            triplets.append(((keys // (len(vocab) + 1) + start).astype(np.int32), (keys % (len(vocab) + 1)).astype(np.int32), tf.astype(np.int32)))
+            cols, start = array("q"), len(lengths)
 
+        get = vocab.get
         for terms in documents:
-            ids = [vocab[t] if t in vocab else vocab.setdefault(t, len(vocab)) for t in terms]
+            ids = list(map(get, terms))  # C-speed lookups; new terms are rare
+            if None in ids:
+                ids = [vocab[t] if t in vocab else vocab.setdefault(t, len(vocab)) for t in terms]
             cols.extend(ids)
-            rows.extend([n_in_batch] * len(ids))
             lengths.append(len(ids))
-            n_in_batch += 1
-            if n_in_batch >= batch:
+            if len(lengths) - start >= batch:
                 flush()
         flush()
-        n_terms = max(len(vocab), 1)
-        parts = [_widen(p, n_terms) for p in parts]
-        matrix = (
-            sparse.vstack(parts, format="csc", dtype=np.int32)
-            if parts
-            else sparse.csc_matrix((0, n_terms), dtype=np.int32)
-        )
+        shape = (len(lengths), max(len(vocab), 1))
+        if triplets:
+            rows_, cols_, data = (np.concatenate(parts) for parts in zip(*triplets))
+            triplets.clear()
+            matrix = sparse.csc_matrix((data, (rows_, cols_)), shape=shape, dtype=np.int32)
+        else:
+            matrix = sparse.csc_matrix(shape, dtype=np.int32)
         matrix.sort_indices()
         return cls(vocab, matrix, np.frombuffer(lengths, dtype=np.int64).astype(np.float64))
 
@@ -108,12 +112,6 @@ class Segment:
         return 0 if j is None else int(self.df[j])
 
 
-def _widen(part: sparse.csr_matrix, n_terms: int) -> sparse.csr_matrix:
-    if part.shape[1] == n_terms:
-        return part
-    return sparse.csr_matrix((part.data, part.indices, part.indptr), shape=(part.shape[0], n_terms))
-
-
 def _raw_idf(df: np.ndarray | float, n: int) -> np.ndarray:
     return np.log(n - np.asarray(df, dtype=np.float64) + 0.5) - np.log(np.asarray(df, dtype=np.float64) + 0.5)
 
@@ -127,6 +125,8 @@ class Stats:
     avgdl: float
     average_idf: float
     params: BM25Params
+    # per segment and document: k1 * (1 - b + b * |d| / avgdl), computed once
+    norms: tuple[np.ndarray, ...] = ()
 
     @classmethod
     def of(cls, segments: Sequence[Segment], params: BM25Params = BM25Params()) -> Stats:
@@ -134,7 +134,9 @@ class Stats:
         n = sum(s.size for s in segments)
         total = sum(float(s.doc_len.sum()) for s in segments)
         avgdl = total / n if n else 0.0
-        return cls(segments, n, avgdl, _average_idf(segments, n), params)
+        k1, b = params.k1, params.b
+        norms = tuple(k1 * (1 - b + b * s.doc_len / avgdl) if avgdl else np.zeros(s.size) for s in segments)
+        return cls(segments, n, avgdl, _average_idf(segments, n), params, norms)
 
     def df(self, term: str) -> int:
         return sum(s.term_df(term) for s in self.segments)
@@ -169,7 +171,7 @@ def _average_idf(segments: Sequence[Segment], n: int) -> float:
 
 def score_segments(stats: Stats, query: Sequence[str]) -> list[np.ndarray]:
     """BM25 scores of every document, one array per segment of ``stats``."""
-    k1, b = stats.params.k1, stats.params.b
+    k1 = stats.params.k1
     out = [np.zeros(s.size) for s in stats.segments]
     if stats.n == 0:
         return out
@@ -177,13 +179,20 @@ def score_segments(stats: Stats, query: Sequence[str]) -> list[np.ndarray]:
         idf = stats.idf(term)
         if idf == 0.0:
             continue
-        for seg, scores in zip(stats.segments, out):
+        for seg, norms, scores in zip(stats.segments, stats.norms, out):
             found = seg.postings(term)
             if found is None:
                 continue
             rows, tf = found
             tf = tf.astype(np.float64)
-            norm = k1 * (1 - b + b * seg.doc_len[rows] / stats.avgdl)
-            scores[rows] += times * (idf * (tf * (k1 + 1) / (tf + norm)))
+            scores[rows] += times * (idf * (tf * (k1 + 1) / (tf + norms[rows])))
     return out
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the ``k`` best positive scores, best first (ties: lower row first)."""
+    candidates = np.flatnonzero(scores > 0)
+    if k < len(candidates):
+        candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
+    return candidates[np.lexsort((candidates, -scores[candidates]))]
 

@@ -59,7 +59,7 @@ def read_cache(folder: Path, fingerprint: str) -> CachedIndex | None:
     try:
         with path.open("rb") as f:
             cached = pickle.load(f)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
+    except Exception:  # a corrupt pickle can raise nearly anything (OverflowError, MemoryError, ...)
         return None
     if not isinstance(cached, CachedIndex) or cached.version != CACHE_VERSION or cached.fingerprint != fingerprint:
         return None

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from rag.analysis import Analyzer, detect_language
 from rag.bm25 import BM25Params, Segment, Stats
@@ -28,7 +28,7 @@ from rag.tokens import count_tokens
 
 __all__ = ["Index", "IndexConfig", "IndexReport", "Overlay", "analyze_chunk_terms", "open_index"]
 
-ANALYZER_VERSION = 4
+ANALYZER_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,9 @@ def analyze_chunk_terms(analyzer: Analyzer, chunk: Chunk, lang: str) -> list[str
     The trail counts twice because headings name the topic in the fewest words,
     and the words of a question are very often the words of a heading.
     """
-    name = PurePosixPath(chunk.source).stem.replace("_", " ").replace(".", " ")
-    return analyzer.terms(f"{name}\n{chunk.trail}\n{chunk.trail}\n{chunk.text}", lang)
+    name = chunk.source.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("_", " ").replace(".", " ")
+    trail = chunk.trail
+    return analyzer.terms(f"{name}\n{trail}\n{trail}\n{chunk.text}", lang)
 
 
 def _process(doc: Document, analyzer: Analyzer, config: IndexConfig) -> tuple[str, list[Chunk], list[str]]:
