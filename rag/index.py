@@ -28,7 +28,7 @@ from rag.tokens import count_tokens
 
 __all__ = ["Index", "IndexConfig", "IndexReport", "Overlay", "analyze_chunk_terms", "open_index"]
 
-ANALYZER_VERSION = 5
+ANALYZER_VERSION = 6
 
 
 @dataclass(frozen=True)
