@@ -179,14 +179,25 @@ def overlay_add(chunks, langs) -> dict:
 
 def child_rss(path: Path) -> None:
     """Run in a child process: build + query the index from pickled chunks, print peak RSS."""
+    def rss() -> float:
+        # VmHWM (peak RSS of this process image): ru_maxrss would include the
+        # parent's pages, as it survives the fork + exec that started this child.
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+    start = rss()
     with path.open("rb") as f:
         chunks, langs = pickle.load(f)
+    loaded = rss()
     analyzer = Analyzer()
     segment = Segment.from_terms(analyze_chunk_terms(analyzer, c, lang) for c, lang in zip(chunks, langs))
     index = Index(chunks, langs, segment, IndexConfig(), analyzer)
     for q in ["model quantization memory", "foundry local port", "kurulum nasıl yapılır"]:
         search(index, q, 10)
-    print(json.dumps({"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "chunks": len(chunks)}))
+    print(json.dumps({"peak_rss_mb": rss(), "after_imports_mb": start, "after_loading_chunks_mb": loaded,
+                      "chunk_text_mb": round(sum(len(c.text.encode()) for c in chunks) / 1e6, 1), "chunks": len(chunks)}))
 
 
 def main() -> None:
@@ -215,7 +226,7 @@ def main() -> None:
             rows.append(bench_size(chunks, langs, size, args.queries, args.rank_bm25_queries))
         largest = rows[-1]["chunks"]
         overlay = overlay_add(chunks[:largest], langs[:largest])
-        blob = Path(tmp) / "chunks.pkl"
+        blob = Path(os.environ.get("BENCH_BLOB", Path(tmp) / "chunks.pkl"))
         with blob.open("wb") as f:
             pickle.dump((chunks[:largest], langs[:largest]), f)
         out = subprocess.run([sys.executable, __file__, "--child-rss", str(blob)], capture_output=True, text=True, check=True)

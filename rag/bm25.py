@@ -59,12 +59,13 @@ class Segment:
     def from_terms(cls, documents: Iterable[Sequence[str]], batch: int = 8192) -> Segment:
         """Build from each document's term list (order irrelevant, repeats count).
 
-        Term ids are collected per batch of documents and reduced to (row, term,
-        tf) triplets at once, so memory holds the postings, not every token.
+        Term ids are collected per batch of documents and reduced at once to each
+        row's (term, tf) pairs in row order, which is a CSR matrix as it stands;
+        memory holds the postings, never every token, and nothing is sorted twice.
         """
         vocab: dict[str, int] = {}
         lengths = array("q")
-        triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (terms, tf, nnz per row)
         cols = array("q")
         start = 0  # first row of the current batch
 
@@ -73,10 +74,10 @@ class Segment:
             n = len(lengths) - start
             if n == 0:
                 return
-            c = np.frombuffer(cols, dtype=np.int64)
-            r = np.repeat(np.arange(n, dtype=np.int64), np.frombuffer(lengths, dtype=np.int64)[start:])
-            keys, tf = np.unique(r * (len(vocab) + 1) + c, return_counts=True)
-            triplets.append(((keys // (len(vocab) + 1) + start).astype(np.int32), (keys % (len(vocab) + 1)).astype(np.int32), tf.astype(np.int32)))
+            width = len(vocab) + 1
+            rows = np.repeat(np.arange(n, dtype=np.int64), np.frombuffer(lengths, dtype=np.int64)[start:])
+            keys, tf = np.unique(rows * width + np.frombuffer(cols, dtype=np.int64), return_counts=True)
+            parts.append(((keys % width).astype(np.int32), tf.astype(np.int32), np.bincount(keys // width, minlength=n)))
             cols, start = array("q"), len(lengths)
 
         get = vocab.get
@@ -90,10 +91,13 @@ class Segment:
                 flush()
         flush()
         shape = (len(lengths), max(len(vocab), 1))
-        if triplets:
-            rows_, cols_, data = (np.concatenate(parts) for parts in zip(*triplets))
-            triplets.clear()
-            matrix = sparse.csc_matrix((data, (rows_, cols_)), shape=shape, dtype=np.int32)
+        if parts:
+            indices = np.concatenate([p[0] for p in parts])
+            data = np.concatenate([p[1] for p in parts])
+            indptr = np.concatenate([[0], np.cumsum(np.concatenate([p[2] for p in parts]))])
+            parts.clear()
+            matrix = sparse.csr_matrix((data, indices, indptr), shape=shape).tocsc()
+            del indices, data, indptr
         else:
             matrix = sparse.csc_matrix(shape, dtype=np.int32)
         matrix.sort_indices()

@@ -25,7 +25,7 @@ from rag.chunking import Chunk
 
 __all__ = ["CACHE_VERSION", "CachedIndex", "FileRecord", "cache_folder", "read_cache", "write_cache"]
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 @dataclass
