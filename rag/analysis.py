@@ -25,7 +25,7 @@ from itertools import chain
 
 import Stemmer
 
-from rag.stopwords import STOPWORDS
+from rag.stopwords import QUESTION_WORDS, STOPWORDS
 
 __all__ = ["LANGUAGES", "Analyzer", "detect_language", "fold", "words"]
 
@@ -120,7 +120,12 @@ class Analyzer:
 
     def query_terms(self, text: str, lang: str) -> list[str]:
         """Like ``terms``; a query of only stopwords keeps them rather than none."""
-        found = self.terms(text, lang)
+        framing = QUESTION_WORDS.get(lang)
+        if framing:
+            kept = [w for w in words(fold(text, lang)) if w not in framing]
+            found = self.terms(" ".join(kept), lang)
+        else:
+            found = self.terms(text, lang)
         if found:
             return found
         return [t for w in words(fold(text, lang)) for t in self._stem_one(w, lang)]

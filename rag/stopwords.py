@@ -7,7 +7,7 @@ about them.
 
 from __future__ import annotations
 
-__all__ = ["STOPWORDS"]
+__all__ = ["QUESTION_WORDS", "STOPWORDS"]
 
 _EN = """
 a about above after again against all am an and any are aren as at be because been before
@@ -35,4 +35,24 @@ var yok gerekir gerekiyor nedeni neler
 STOPWORDS: dict[str, frozenset[str]] = {
     "en": frozenset(_EN.split()),
     "tr": frozenset(_TR.split()),
+}
+
+
+# Words that frame a question rather than name its topic ("I think I've found...",
+# "...bir türlü kullanmıyor. Neyi kontrol etmeliyim?"). Dropped from queries only:
+# in a document they can be content, in a question they only add noise.
+_EN_QUESTION = """
+think wonder wondering want wanted like know tell please help just sensible way better
+thing things something anything someone anyone question ask idea exactly actually really
+basically possible able try trying ever even still supposed sure
+"""
+
+_TR_QUESTION = """
+istiyorum isterim istedim lazım acaba lütfen söyle söyler misin bana neyi bir türlü
+etmeliyim etmem yapmalıyım yapmam olmalı olmalıyım olur mu mı hiç tam olarak
+"""
+
+QUESTION_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset(_EN_QUESTION.split()),
+    "tr": frozenset(_TR_QUESTION.split()),
 }

@@ -153,3 +153,17 @@ def test_stemmer_sees_each_content_word_once(analyzer: Analyzer) -> None:
     assert analyzer.terms(text, "en") == ["model", "run", "model", "runner", "run", "model"]
     analyzer.terms(text + " " + text, "en")
     assert sorted(stemmer.seen) == ["models", "run", "runner", "runs"]  # "the" is a stopword
+
+
+def test_question_framing_words_are_dropped_from_queries_only() -> None:
+    """'I think I've found...' frames a question; in a document 'think' is content."""
+    analyzer = Analyzer()
+    query = analyzer.query_terms("I think I've found a security hole", "en")
+    assert "think" not in query and "secur" in query and "hole" in query
+    assert "think" in analyzer.terms("Think before you deploy", "en")
+    tr_query = analyzer.query_terms("Araçları bir türlü kullanmıyor. Neyi kontrol etmeliyim?", "tr")
+    assert tr_query == analyzer.terms("Araçları kullanmıyor kontrol", "tr")
+
+
+def test_a_query_of_only_framing_words_still_has_terms() -> None:
+    assert Analyzer().query_terms("just wondering", "en")
