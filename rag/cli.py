@@ -1,4 +1,4 @@
-"""The command line: ``python -m rag index|search``.
+"""The command line: ``python -m rag index|search|ask|compare|bench|serve-local``.
 
 Output contract (other tools depend on it): hits go to stdout, progress and
 diagnostics to stderr; ``--json`` prints one JSON array per query; an expected
@@ -112,6 +112,211 @@ def _print_result(result: SearchResult) -> None:
         click.echo(f"\n[{hit.rank}] {hit.score:.3f}  {hit.source}{page}  ({hit.heading})")
         snippet = " ".join(hit.text.split())
         click.echo("    " + (snippet[:400] + ("…" if len(snippet) > 400 else "")))
+
+
+# ---------------------------------------------------------------- answering
+
+
+def _run(coro):
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+@cli.command()
+@click.argument("question")
+@_docs_option
+@click.option("--escalate", type=click.Choice(["auto", "always", "never"]), default=None, help="Escalation to the LLM tier (default: RAG_ESCALATE, auto).")
+@click.option("--mode", type=click.Choice(["refine", "regenerate"]), default=None, help="How the LLM takes over (default: RAG_ESCALATION_MODE).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: answer, tier, escalated, sources, metrics.")
+def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None, as_json: bool) -> None:
+    """Answer QUESTION from the documents, streaming it to stdout."""
+    from rag.pipeline import Assistant, Done, Escalation, TierEnd, TierStart, Token
+    from rag.tiers import assistant_config, open_tiers
+
+    settings = _settings(docs)
+    index, _ = _open(settings)
+
+    async def go() -> int:
+        tiers = await open_tiers(settings)
+        degraded = False
+        try:
+            for status in tiers.statuses:
+                click.echo(status.line(), err=True)
+                degraded |= status.tier == "slm" and not status.ok
+            assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note)
+            done = None
+            async for event in assistant.ask(question, escalate=escalate, mode=mode):
+                if isinstance(event, Token) and not as_json:
+                    click.echo(event.text, nl=False)
+                elif isinstance(event, TierStart) and event.reason and not as_json:
+                    click.echo(f"\n[{event.tier.upper()} takes over: {event.reason}]", err=True)
+                elif isinstance(event, Escalation) and event.skipped:
+                    click.echo(f"[escalation needed ({', '.join(event.reasons)}) but skipped: {event.skipped}]", err=True)
+                elif isinstance(event, TierEnd) and event.error:
+                    degraded = True
+                    click.echo(f"\n[{event.tier.upper()} failed: {event.error}]", err=True)
+                elif isinstance(event, Done):
+                    done = event
+            assert done is not None
+            if as_json:
+                click.echo(json.dumps(done.to_json(), ensure_ascii=False))
+            else:
+                click.echo("")
+                click.echo(f"\n-- answered by the {done.tier.upper()} tier" + (f" (escalated: {', '.join(done.reasons)})" if done.escalated else ""))
+                for n, hit in enumerate(done.hits, 1):
+                    click.echo(f"[Source {n}] {hit.source} › {hit.heading} ({hit.score:.2f})")
+                m = done.metrics
+                click.echo(
+                    f"retrieval {m.retrieval_ms:.1f} ms, prep {m.prep_ms:.1f} ms, total {m.total_ms:.0f} ms, "
+                    f"tokens {m.prompt_tokens} in / {m.completion_tokens} out, cost ${m.cost:.6f}", err=True,
+                )
+                for t in m.tiers:
+                    tps = f"{t.tokens_per_s:.1f} tok/s" if t.tokens_per_s else "-"
+                    ttft = f"{t.ttft_ms:.0f} ms" if t.ttft_ms is not None else "-"
+                    est = " (estimated)" if t.estimated else ""
+                    click.echo(f"  {t.tier}: ttft {ttft}, generation {t.generation_ms:.0f} ms, {tps}, {t.prompt_tokens}/{t.completion_tokens} tokens{est}", err=True)
+            return 3 if degraded else 0
+        finally:
+            await tiers.aclose()
+
+    code = _run(go())
+    if code:
+        sys.exit(code)
+
+
+def _require_slm(tiers) -> None:
+    if tiers.slm is None:
+        from rag.errors import BackendUnavailable
+
+        note = next((s.note for s in tiers.statuses if s.tier == "slm"), "no SLM tier")
+        raise BackendUnavailable(note)
+
+
+@cli.command()
+@click.option("--prompt", envvar="COMPARE_PROMPT", default="Explain in two sentences what an edge AI model is.", show_default=True, help="Prompt sent to both tiers (env COMPARE_PROMPT).")
+def compare(prompt: str) -> None:
+    """The workshop's model comparison: the same prompt on the SLM and LLM tiers; JSON."""
+    from rag.client import Delta, Finished
+    from rag.prompts import Prompt
+    from rag.tiers import open_tiers
+
+    settings = _settings(None)
+
+    async def go() -> list[dict]:
+        tiers = await open_tiers(settings)
+        try:
+            _require_slm(tiers)
+            rows = []
+            for client in (tiers.slm, tiers.llm):
+                if client is None:
+                    rows.append({"tier": "llm", "available": False, "note": tiers.llm_note})
+                    continue
+                p = Prompt([{"role": "user", "content": prompt}], f"Question: {prompt}\nAnswer:", ["\n\n"])
+                finished = None
+                async for event in client.stream(p):
+                    if isinstance(event, Finished):
+                        finished = event
+                assert finished is not None
+                row = {"tier": client.config.tier, "model": client.config.model, "available": True, **finished.metrics.to_json()}
+                row["sample"] = finished.text[:300]
+                rows.append(row)
+                click.echo(f"{client.config.tier}: {client.config.model}: ttft {row['ttft_ms']} ms, total {row['total_ms']} ms, tok/s {row['tokens_per_s']}", err=True)
+            return rows
+        finally:
+            await tiers.aclose()
+
+    click.echo(json.dumps(_run(go()), ensure_ascii=False))
+
+
+@cli.command()
+@click.option("--models", envvar="BENCH_MODELS", default="", help="Comma list of model ids on the SLM server (env BENCH_MODELS; default: the SLM's model).")
+@click.option("--rounds", envvar="BENCH_ROUNDS", type=click.IntRange(1, 1000), default=3, show_default=True, help="Measured rounds per model (env BENCH_ROUNDS).")
+@click.option("--prompt", envvar="BENCH_PROMPT", default="List three benefits of running language models on the edge.", show_default=True, help="Prompt (env BENCH_PROMPT).")
+@click.option("--stream/--no-stream", envvar="BENCH_STREAM", default=True, show_default=True, help="Stream (needed for TTFT) (env BENCH_STREAM).")
+def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
+    """The workshop's benchmark: a warm-up, then ROUNDS per model; p50/p95 latency, TTFT, tok/s."""
+    import statistics
+
+    from rag.client import Finished, TierClient, TierConfig
+    from rag.prompts import Prompt
+    from rag.tiers import open_tiers
+
+    settings = _settings(None)
+
+    async def go() -> list[dict]:
+        tiers = await open_tiers(settings)
+        try:
+            _require_slm(tiers)
+            base = tiers.slm.config
+            names = [m.strip() for m in models.split(",") if m.strip()] or [base.model]
+            rows = []
+            for name in names:
+                client = TierClient(TierConfig(**{**base.__dict__, "model": name}))
+                p = Prompt([{"role": "user", "content": prompt}], f"Question: {prompt}\nAnswer:", ["\n\n"])
+                samples = []
+                try:
+                    for i in range(rounds + 1):  # round 0 warms the model up
+                        finished = None
+                        async for event in client.stream(p):
+                            if isinstance(event, Finished):
+                                finished = event
+                        assert finished is not None
+                        if finished.error:
+                            raise finished.error
+                        if i:
+                            samples.append(finished.metrics)
+                finally:
+                    await client.aclose()
+
+                def pct(values: list[float], q: float) -> float | None:
+                    values = sorted(v for v in values if v is not None)
+                    if not values:
+                        return None
+                    return round(values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))], 1)
+
+                tps = [m.tokens_per_s for m in samples if m.tokens_per_s]
+                rows.append({
+                    "model": name, "rounds": rounds, "stream": stream,
+                    "latency_p50_ms": pct([m.total_ms for m in samples], 50), "latency_p95_ms": pct([m.total_ms for m in samples], 95),
+                    "ttft_p50_ms": pct([m.ttft_ms for m in samples], 50), "ttft_p95_ms": pct([m.ttft_ms for m in samples], 95),
+                    "tokens_per_s_median": round(statistics.median(tps), 2) if tps else None,
+                    "completion_tokens_median": statistics.median([m.completion_tokens for m in samples]),
+                })
+            return rows
+        finally:
+            await tiers.aclose()
+
+    rows = _run(go())
+    click.echo("model | latency p50/p95 ms | ttft p50/p95 ms | tok/s", err=True)
+    for r in rows:
+        click.echo(f"{r['model']} | {r['latency_p50_ms']}/{r['latency_p95_ms']} | {r['ttft_p50_ms']}/{r['ttft_p95_ms']} | {r['tokens_per_s_median']}", err=True)
+    click.echo(json.dumps(rows))
+
+
+@cli.command(name="serve-local")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port on 127.0.0.1 (default: RAG_EMBEDDED_PORT, or a free one).")
+def serve_local(port: int | None) -> None:
+    """Run the embedded llama.cpp server with the packaged model until Ctrl-C."""
+    import time
+
+    from rag.backends import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
+
+    settings = _settings(None)
+    model = EMBEDDED_MODELS[settings.embedded_model]
+    path = embedded_model_path(model.key, settings.cache_dir)
+    server = EmbeddedServer(path, model.alias, port if port is not None else settings.embedded_port)
+    click.echo(f"starting {model.alias} from {path} ...", err=True)
+    url = server.start()
+    click.echo(f"serving {model.alias} at {url} (OpenAI-compatible); Ctrl-C stops it", err=True)
+    click.echo(url)
+    try:
+        while server.process is not None and server.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 def main() -> None:

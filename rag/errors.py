@@ -7,6 +7,11 @@ Our exception hierarchy:
   + DocsError               the docs folder is missing, empty or unusable
   + LoadError               one file could not be read (the batch goes on)
   + IndexCacheError         the on-disk index cache is unreadable (rebuilt)
+  + BackendError            a model server failed (the message names its URL)
+    - BackendUnavailable    nothing answers at the URL (connection refused, DNS)
+    - BackendTimeout        the server did not answer in time
+    - BackendStatusError    the server answered with an HTTP error (429, 500, ...)
+    - ModelNotServed        the server does not serve the model (lists what it serves)
 
 Messages say what happened *and* the next step: which folder to create, which
 setting to change. Entry points (the CLI, the app) catch ``RagError`` and show
@@ -15,7 +20,18 @@ setting to change. Entry points (the CLI, the app) catch ``RagError`` and show
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DocsError", "IndexCacheError", "LoadError", "RagError"]
+__all__ = [
+    "BackendError",
+    "BackendStatusError",
+    "BackendTimeout",
+    "BackendUnavailable",
+    "ConfigError",
+    "DocsError",
+    "IndexCacheError",
+    "LoadError",
+    "ModelNotServed",
+    "RagError",
+]
 
 
 class RagError(Exception):
@@ -40,3 +56,32 @@ class LoadError(RagError):
 
 class IndexCacheError(RagError):
     """The index cache could not be read or written."""
+
+
+class BackendError(RagError):
+    """A model server failed; ``tier`` is "slm" or "llm", ``url`` its base URL."""
+
+    def __init__(self, message: str, tier: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.tier = tier
+        self.url = url
+
+
+class BackendUnavailable(BackendError):
+    """Nothing answers at the URL."""
+
+
+class BackendTimeout(BackendError):
+    """The server did not answer in time."""
+
+
+class BackendStatusError(BackendError):
+    """The server answered with an HTTP error status."""
+
+    def __init__(self, message: str, tier: str = "", url: str = "", status: int = 0) -> None:
+        super().__init__(message, tier, url)
+        self.status = status
+
+
+class ModelNotServed(BackendError):
+    """The server is up but does not serve the requested model."""

@@ -8,10 +8,11 @@ the variable's name and what is allowed (``load_settings``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from rag.bm25 import BM25Params
 from rag.chunking import ChunkConfig
@@ -29,7 +30,9 @@ def default_cache_dir() -> Path:
 class Settings(BaseSettings):
     """Settings of the assistant; each field is the env var ``RAG_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
 
     docs_dir: Path = Field(Path("corpus"), description="folder of documents to index")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="where the index cache is kept")
@@ -44,6 +47,64 @@ class Settings(BaseSettings):
     )
     bm25_k1: float = Field(1.5, gt=0, le=10)
     bm25_b: float = Field(0.75, ge=0, le=1)
+
+    # --- the SLM tier: answers first. No base URL: Foundry Local if found, else the embedded server.
+    slm_base_url: str | None = Field(None, description="OpenAI-compatible base URL of the SLM, e.g. http://127.0.0.1:11434/v1")
+    slm_model: str = Field("phi-4-mini", min_length=1, description="model id or alias (resolved against /v1/models)")
+    slm_api_key: str = Field("not-needed", description="API key of the SLM server, if it wants one")
+    slm_timeout: float = Field(60.0, gt=0, le=3600, description="seconds before an SLM request gives up")
+    slm_max_tokens: int = Field(256, ge=1, le=32768)
+    slm_temperature: float = Field(0.0, ge=0, le=2)
+    slm_prompt: Literal["auto", "chat", "completion"] = Field(
+        "auto", description="prompt profile: chat (instruction models) or completion (base models); auto: by backend"
+    )
+    slm_sources: int = Field(3, ge=1, le=50, description="passages the SLM reads (the LLM reads all top-k)")
+    # --- the LLM tier: takes over when escalation fires. No base URL: escalation is skipped, with a note.
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL of the LLM tier")
+    llm_model: str = Field("gpt-oss-20b", min_length=1)
+    llm_api_key: str = Field("not-needed")
+    llm_timeout: float = Field(120.0, gt=0, le=3600)
+    llm_max_tokens: int = Field(512, ge=1, le=32768)
+    llm_temperature: float = Field(0.0, ge=0, le=2)
+    foundry_local_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("FOUNDRY_LOCAL_ENDPOINT", "RAG_FOUNDRY_LOCAL_ENDPOINT"),
+        description="the workshop's variable: Foundry Local's base URL",
+    )
+    embedded_model: Literal["gemma3-270m", "smollm2-135m"] = Field(
+        "gemma3-270m", description="model of the embedded llama.cpp server (see README: chosen by measurement)"
+    )
+    embedded_port: int = Field(0, ge=0, le=65535, description="port of the embedded server (0: a free one)")
+
+    # --- escalation: decided after the SLM's answer is complete
+    escalate: Literal["auto", "always", "never"] = Field("auto", description="auto: the policy decides")
+    escalation_mode: Literal["refine", "regenerate"] = Field("refine")
+    short_answer_chars: int = Field(600, ge=0, le=100000, description="answers shorter than this escalate (workshop: 600)")
+    min_support: float = Field(0.5, ge=0, le=1, description="share of an answer's content words the sources must contain")
+    topic_keywords: Annotated[list[str], NoDecode] = Field(default_factory=list, description="questions naming one of these escalate")
+    history_tokens: int = Field(600, ge=0, le=100000, description="budget for recent turns in the prompt")
+
+    # --- prices per 1,000 tokens (hypothetical cloud prices, for the cost estimate only)
+    slm_price_prompt: float = Field(0.0001, ge=0, description="USD per 1k prompt tokens on the SLM tier (hypothetical)")
+    slm_price_completion: float = Field(0.0004, ge=0, description="USD per 1k completion tokens on the SLM tier (hypothetical)")
+    llm_price_prompt: float = Field(0.0015, ge=0, description="USD per 1k prompt tokens on the LLM tier (hypothetical)")
+    llm_price_completion: float = Field(0.006, ge=0, description="USD per 1k completion tokens on the LLM tier (hypothetical)")
+
+    @field_validator("slm_base_url", "llm_base_url", "foundry_local_endpoint")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:5273/v1")
+        return value
+
+    @field_validator("topic_keywords", mode="before")
+    @classmethod
+    def _keywords(cls, value: object) -> object:
+        if isinstance(value, str):  # RAG_TOPIC_KEYWORDS=legal,contract
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
 
     def index_config(self) -> IndexConfig:
         return IndexConfig(
@@ -61,6 +122,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as err:
         problems = []
         for e in err.errors():
-            name = "RAG_" + "_".join(str(p) for p in e["loc"]).upper()
+            field = "_".join(str(p) for p in e["loc"]).upper()
+            name = field if field.startswith(("RAG_", "FOUNDRY_")) else "RAG_" + field
             problems.append(f"{name}: {e['msg']} (got {e.get('input')!r})")
         raise ConfigError("Invalid setting: " + "; ".join(problems)) from err
+    except SettingsError as err:  # a value pydantic-settings could not even parse
+        raise ConfigError(f"Invalid setting: {err}. Check the RAG_* variables and .env.") from err

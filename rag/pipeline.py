@@ -1,0 +1,266 @@
+"""One turn, as a stream of typed events: retrieve, answer on the SLM, check, escalate.
+
+``Assistant.ask`` is an async generator that the CLI and the app both render:
+
+    Retrieved   the hits and retrieval's confidence
+    TierStart   a tier begins (with why, when it is not the first)
+    Token       text from the tier that is answering
+    TierEnd     a tier finished: its text, metrics and error (partial text kept)
+    Escalation  reasons fired; whether the LLM takes over or why it could not
+    Done        the final answer, which tier gave it, sources, draft, metrics
+
+The chain: SLM -> LLM when the policy escalates -> extractive when the LLM tier
+is missing, fails, or its answer is ungrounded too. Nothing streamed is ever
+taken back: an escalated turn keeps the SLM's text as the draft.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from rag.client import Delta, Finished, TierClient
+from rag.escalation import Outcome, Policy, decide, support
+from rag.extractive import extract_answer
+from rag.index import Index, Overlay
+from rag.metrics import Prices, TierMetrics, TurnMetrics
+from rag.prompts import Turn, build_prompt, is_refusal, refine_prompt
+from rag.retrieval import Hit, SearchResult, search
+from rag.tokens import count_tokens
+
+__all__ = [
+    "Assistant",
+    "Done",
+    "Escalation",
+    "Event",
+    "Retrieved",
+    "TierEnd",
+    "TierStart",
+    "Token",
+]
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    result: SearchResult
+
+
+@dataclass(frozen=True)
+class TierStart:
+    tier: str
+    model: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Token:
+    tier: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TierEnd:
+    tier: str
+    text: str
+    metrics: TierMetrics
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    reasons: list[str]
+    mode: str
+    to: str  # "llm" or "extractive"
+    skipped: str | None = None  # why the LLM tier could not take over
+
+
+@dataclass
+class Done:
+    answer: str
+    tier: str
+    escalated: bool
+    reasons: list[str]
+    draft: str | None
+    hits: list[Hit]
+    covered: bool
+    metrics: TurnMetrics
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "answer": self.answer,
+            "tier": self.tier,
+            "escalated": self.escalated,
+            "escalation_reason": self.reasons,
+            "draft": self.draft,
+            "covered": self.covered,
+            "notes": self.notes,
+            "sources": [
+                {"number": n, "source": h.source, "heading": h.heading, "score": round(h.score, 4), "origin": h.origin}
+                for n, h in enumerate(self.hits, 1)
+            ],
+            "metrics": self.metrics.to_json(),
+        }
+
+
+Event = Retrieved | TierStart | Token | TierEnd | Escalation | Done
+
+
+@dataclass
+class AssistantConfig:
+    top_k: int = 5
+    slm_sources: int = 3  # the small model reads only the best few passages
+    language: str = "auto"
+    min_coverage: float = 0.25
+    policy: Policy = field(default_factory=Policy)
+    mode: str = "refine"
+    history_tokens: int = 600
+    llm_prices: Prices = field(default_factory=Prices)
+
+
+class Assistant:
+    """Answers questions over an index with the configured tiers (either may be None)."""
+
+    def __init__(self, index: Index, config: AssistantConfig, slm: TierClient | None, llm: TierClient | None, llm_note: str = "") -> None:
+        self.index = index
+        self.config = config
+        self.slm = slm
+        self.llm = llm
+        self.llm_note = llm_note or "the LLM tier is not configured (set RAG_LLM_BASE_URL)"
+
+    async def ask(
+        self,
+        question: str,
+        overlay: Overlay | None = None,
+        history: Sequence[Turn] = (),
+        escalate: str | None = None,
+        mode: str | None = None,
+    ) -> AsyncIterator[Event]:
+        cfg = self.config
+        started = time.perf_counter()
+        policy = cfg.policy if escalate is None else Policy(escalate, cfg.policy.short_chars, cfg.policy.min_support, cfg.policy.topics, cfg.policy.enabled)
+        mode = mode or cfg.mode
+        turn = TurnMetrics(mode=mode, llm_prices=cfg.llm_prices)
+
+        result = search(self.index, question, cfg.top_k, overlay=overlay, language=cfg.language, min_coverage=cfg.min_coverage)
+        turn.retrieval_ms = result.elapsed_ms
+        yield Retrieved(result)
+        lang = result.lang if cfg.language == "auto" else cfg.language
+        prep_start = time.perf_counter()
+        hits = result.hits
+        covered = result.confidence.covered
+        slm_prompt = build_prompt(question, hits[: cfg.slm_sources], lang, _fit_history(history, cfg.history_tokens))
+        full_prompt = build_prompt(question, hits, lang, _fit_history(history, cfg.history_tokens))
+        source_texts = [h.text for h in hits]
+        turn.prep_ms = (time.perf_counter() - prep_start) * 1000
+
+        draft: str | None = None
+        reasons: list[str] = []
+        notes: list[str] = []
+        final_text, final_tier = "", "extractive"
+
+        # 1. the SLM
+        slm_text, slm_failed = "", True
+        if self.slm is not None:
+            yield TierStart("slm", self.slm.config.model)
+            finished = None
+            async for event in self.slm.stream(slm_prompt):
+                if isinstance(event, Delta):
+                    yield Token("slm", event.text)
+                else:
+                    finished = event
+            assert finished is not None
+            slm_text, slm_failed = finished.text, finished.error is not None
+            turn.tiers.append(finished.metrics)
+            yield TierEnd("slm", slm_text, finished.metrics, str(finished.error) if finished.error else None)
+            if finished.error:
+                notes.append(f"SLM: {finished.error}")
+        else:
+            notes.append("no SLM tier is available")
+        slm_support = support(slm_text, source_texts, self.index.analyzer, lang).score if slm_text.strip() else 0.0
+        outcome = Outcome(slm_text, covered, slm_support, is_refusal(slm_text), failed=slm_failed)
+        forced = escalate == "always"
+        reasons = decide(policy, question, outcome, forced=forced, lang=lang)
+        if self.slm is None and policy.escalate != "never" and "error" not in reasons:
+            reasons.insert(0, "error")
+        if not reasons:
+            final_text, final_tier = slm_text, "slm"
+        else:
+            draft = slm_text or None
+            # 2. the LLM, if it can take over
+            llm_text, llm_ok = "", False
+            if self.llm is not None:
+                yield Escalation(reasons, mode, "llm")
+                prompt = refine_prompt(full_prompt, slm_text, lang) if (mode == "refine" and slm_text.strip()) else full_prompt
+                yield TierStart("llm", self.llm.config.model, ", ".join(reasons))
+                finished = None
+                async for event in self.llm.stream(prompt):
+                    if isinstance(event, Delta):
+                        yield Token("llm", event.text)
+                    else:
+                        finished = event
+                assert finished is not None
+                llm_text = finished.text
+                turn.tiers.append(finished.metrics)
+                yield TierEnd("llm", llm_text, finished.metrics, str(finished.error) if finished.error else None)
+                if finished.error:
+                    notes.append(f"LLM: {finished.error}; the extractive tier answers instead")
+                else:
+                    refusal = is_refusal(llm_text)
+                    grounded = support(llm_text, source_texts, self.index.analyzer, lang).score >= policy.min_support
+                    llm_ok = bool(llm_text.strip()) and (grounded or (refusal and not covered))
+                    if not llm_ok:
+                        notes.append("the LLM's answer is not supported by the sources either; quoting the documents instead")
+            else:
+                yield Escalation(reasons, mode, "extractive", skipped=self.llm_note)
+                notes.append(f"escalation needed ({', '.join(reasons)}) but skipped: {self.llm_note}")
+            if llm_ok:
+                final_text, final_tier = llm_text, "llm"
+            else:
+                # 3. the extractive tier: always there
+                ext_started = time.perf_counter()
+                yield TierStart("extractive", "extractive", "quoting the documents")
+                extract = extract_answer(result.terms, hits, self.index.analyzer, self.index.stats if overlay is None else overlay.view()[3], lang, covered)
+                first_at = time.perf_counter()
+                for piece in _word_pieces(extract.text):
+                    yield Token("extractive", piece)
+                metrics = TierMetrics(tier="extractive", model="extractive", ttft_ms=(first_at - ext_started) * 1000)
+                metrics.total_ms = (time.perf_counter() - ext_started) * 1000
+                metrics.completion_tokens = count_tokens([extract.text])[0]
+                metrics.estimated = True
+                turn.tiers.append(metrics)
+                yield TierEnd("extractive", extract.text, metrics)
+                final_text, final_tier = extract.text, "extractive"
+        turn.escalated = bool(reasons)
+        turn.reasons = reasons
+        turn.answered_by = final_tier
+        turn.total_ms = (time.perf_counter() - started) * 1000
+        yield Done(final_text, final_tier, bool(reasons), reasons, draft, hits, covered, turn, notes)
+
+
+def _word_pieces(text: str) -> list[str]:
+    """Stream-sized pieces of a text (words with their trailing space)."""
+    pieces, current = [], ""
+    for ch in text:
+        current += ch
+        if ch in " \n":
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _fit_history(history: Sequence[Turn], budget: int) -> list[Turn]:
+    """The most recent turns that fit in ``budget`` tokens, oldest first."""
+    kept: list[Turn] = []
+    used = 0
+    for turn in reversed(history):
+        size = sum(count_tokens([turn.question, turn.answer]))
+        if used + size > budget:
+            break
+        kept.append(turn)
+        used += size
+    return list(reversed(kept))
+

@@ -1,0 +1,120 @@
+"""Prompts: numbered sources, the grounding instruction, history, refine and one-shot profiles.
+
+Pure string building. Sources are named exactly ``Source 1``, ``Source 2``, ...
+because the app turns those names into links to the passages. The instruction
+is in the question's language, so a Turkish question gets a Turkish answer.
+
+Two profiles:
+
+- ``chat``: system + user messages, for instruction-tuned models (phi-4-mini,
+  gpt-oss, SmolLM2-Instruct, anything behind Foundry Local or Ollama);
+- ``completion``: a one-shot ``Context: ... Question: ... Answer:`` text that
+  stops at the newline, for base models such as the embedded Gemma-3 270M, which
+  ramble under a chat template but complete a pattern well.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.retrieval import Hit
+
+__all__ = ["NOT_COVERED", "Prompt", "Turn", "build_prompt", "format_sources", "is_refusal", "refine_prompt"]
+
+NOT_COVERED = {
+    "en": "The documents don't cover this.",
+    "tr": "Belgeler bu konuyu kapsamıyor.",
+}
+
+_INSTRUCTIONS = {
+    "en": (
+        "You answer questions about the user's documents. Use only the sources below. "
+        "Cite every source you use by its name, like [Source 1]. "
+        "If the sources do not answer the question, reply exactly: \"{not_covered}\" "
+        "Answer in English, briefly and precisely."
+    ),
+    "tr": (
+        "Kullanıcının belgeleriyle ilgili soruları yanıtlıyorsun. Yalnızca aşağıdaki kaynakları kullan. "
+        "Kullandığın her kaynağı adıyla belirt, örneğin [Source 1]. "
+        "Kaynaklar soruyu yanıtlamıyorsa tam olarak şunu yaz: \"{not_covered}\" "
+        "Türkçe, kısa ve net yanıt ver."
+    ),
+}
+
+_REFINE = {
+    "en": (
+        "A smaller model wrote the draft answer below from the same sources. Improve it: keep what the sources "
+        "support, correct or remove what they do not, add what is missing, and cite sources like [Source 1].\n\n"
+        "Draft answer:\n{draft}"
+    ),
+    "tr": (
+        "Daha küçük bir model aynı kaynaklardan aşağıdaki taslak yanıtı yazdı. Onu iyileştir: kaynakların "
+        "desteklediğini koru, desteklemediğini düzelt ya da çıkar, eksikleri ekle ve kaynakları [Source 1] gibi belirt.\n\n"
+        "Taslak yanıt:\n{draft}"
+    ),
+}
+
+_REFUSAL_RE = re.compile(
+    r"(don'?t|do not|does not|doesn'?t) (cover|contain|mention|say)|not (covered|mentioned|provided|in the (sources|documents))"
+    r"|no information|cannot (answer|find)|can'?t (answer|find)|i don'?t know|unable to (answer|find)"
+    r"|kapsamıyor|kapsamamaktadır|bilgi (yok|bulunmuyor|içermiyor)|yanıtlayamam|bilmiyorum|bulunmamaktadır",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    messages: list[dict[str, str]]  # chat profile
+    text: str  # completion profile
+    stop: list[str]
+
+
+def format_sources(hits: Sequence[Hit], max_chars: int = 2400) -> str:
+    """``Source N (file › heading):`` blocks, each passage cut to ``max_chars``."""
+    blocks = []
+    for n, hit in enumerate(hits, 1):
+        text = hit.text if len(hit.text) <= max_chars else hit.text[:max_chars] + " …"
+        blocks.append(f"Source {n} ({hit.source} › {hit.heading}):\n{text}")
+    return "\n\n".join(blocks)
+
+
+def build_prompt(question: str, hits: Sequence[Hit], lang: str, history: Sequence[Turn] = ()) -> Prompt:
+    """The grounded prompt for ``question`` in both profiles."""
+    lang = lang if lang in _INSTRUCTIONS else "en"
+    system = _INSTRUCTIONS[lang].format(not_covered=NOT_COVERED[lang])
+    sources = format_sources(hits)
+    messages = [{"role": "system", "content": system}]
+    for turn in history:
+        messages.append({"role": "user", "content": turn.question})
+        messages.append({"role": "assistant", "content": turn.answer})
+    messages.append({"role": "user", "content": f"Sources:\n\n{sources}\n\nQuestion: {question}"})
+    # one-shot completion: the example teaches the format (short, from the context, then a newline)
+    example = (
+        "Context: Foundry Local listens on port 5273 by default. Start it with `foundry service start`.\n"
+        "Question: What port does Foundry Local listen on?\n"
+        "Answer: 5273.\n\n"
+    )
+    context = " ".join(" ".join(h.text.split()) for h in hits)
+    text = f"{example}Context: {context}\nQuestion: {' '.join(question.split())}\nAnswer:"
+    return Prompt(messages, text, stop=["\n"])
+
+
+def refine_prompt(base: Prompt, draft: str, lang: str) -> Prompt:
+    """The LLM's prompt in ``refine`` mode: the same sources plus the SLM's draft."""
+    lang = lang if lang in _REFINE else "en"
+    messages = [dict(m) for m in base.messages]
+    messages[-1]["content"] += "\n\n" + _REFINE[lang].format(draft=draft.strip() or "(empty)")
+    return Prompt(messages, base.text, base.stop)
+
+
+def is_refusal(answer: str) -> bool:
+    """Does the answer say the sources do not cover the question?"""
+    return bool(_REFUSAL_RE.search(answer))

@@ -1,0 +1,155 @@
+"""The tiers this process talks to, built from ``Settings`` at start-up.
+
+``open_tiers`` finds the SLM's server (see ``rag.backends`` for the order),
+starts the embedded one when nothing else is there, resolves each model alias
+against the server's ``/v1/models``, and reports every tier's status in words
+the app shows on its welcome screen. A tier that cannot be reached is ``None``
+with a note; the pipeline then skips it and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from rag.backends import EMBEDDED_MODELS, EmbeddedServer, discover_foundry, embedded_model_path
+from rag.client import TierClient, TierConfig, resolve_model
+from rag.errors import BackendError, ConfigError
+from rag.escalation import Policy
+from rag.metrics import Prices
+from rag.pipeline import AssistantConfig
+from rag.settings import Settings
+
+__all__ = ["TierStatus", "Tiers", "assistant_config", "open_tiers"]
+
+
+@dataclass
+class TierStatus:
+    tier: str
+    ok: bool
+    base_url: str = ""
+    model: str = ""
+    origin: str = ""  # "configured", "foundry", "embedded"
+    note: str = ""
+
+    def line(self) -> str:
+        if self.ok:
+            return f"{self.tier.upper()}: {self.model} at {self.base_url} ({self.origin})"
+        return f"{self.tier.upper()}: unavailable: {self.note}"
+
+
+@dataclass
+class Tiers:
+    slm: TierClient | None = None
+    llm: TierClient | None = None
+    statuses: list[TierStatus] = field(default_factory=list)
+    embedded: EmbeddedServer | None = None
+
+    @property
+    def llm_note(self) -> str:
+        for status in self.statuses:
+            if status.tier == "llm" and not status.ok:
+                return status.note
+        return ""
+
+    async def aclose(self) -> None:
+        for client in (self.slm, self.llm):
+            if client is not None:
+                await client.aclose()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+            self.embedded = None
+
+
+def assistant_config(settings: Settings) -> AssistantConfig:
+    return AssistantConfig(
+        top_k=settings.top_k,
+        slm_sources=settings.slm_sources,
+        language=settings.language,
+        min_coverage=settings.min_coverage,
+        policy=Policy(settings.escalate, settings.short_answer_chars, settings.min_support, tuple(settings.topic_keywords)),
+        mode=settings.escalation_mode,
+        history_tokens=settings.history_tokens,
+        llm_prices=Prices(settings.llm_price_prompt, settings.llm_price_completion),
+    )
+
+
+async def open_tiers(settings: Settings, start_embedded: bool = True) -> Tiers:
+    """Connect both tiers (starting the embedded server if needed)."""
+    tiers = Tiers()
+    try:
+        await _open_slm(settings, tiers, start_embedded)
+        await _open_llm(settings, tiers)
+    except BaseException:
+        await tiers.aclose()
+        raise
+    return tiers
+
+
+async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool) -> None:
+    url, origin, profile, model = settings.slm_base_url, "configured", "chat", settings.slm_model
+    env = "RAG_SLM_BASE_URL"
+    if url is None and settings.foundry_local_endpoint:
+        url, origin, env = settings.foundry_local_endpoint, "foundry", "FOUNDRY_LOCAL_ENDPOINT"
+    if url is None:
+        found = await asyncio.to_thread(discover_foundry)
+        if found:
+            url, origin = found, "foundry"
+    if url is None:
+        if not start_embedded:
+            tiers.statuses.append(TierStatus("slm", False, note="no SLM server configured (set RAG_SLM_BASE_URL)"))
+            return
+        embedded = EMBEDDED_MODELS[settings.embedded_model]
+        try:
+            path = await asyncio.to_thread(embedded_model_path, embedded.key, settings.cache_dir)
+            server = EmbeddedServer(path, embedded.alias, settings.embedded_port, log_path=settings.cache_dir / "embedded-server.log")
+            settings.cache_dir.mkdir(parents=True, exist_ok=True)
+            url = await asyncio.to_thread(server.start)
+        except (BackendError, ConfigError, OSError) as err:
+            tiers.statuses.append(TierStatus("slm", False, note=f"the embedded model server could not start: {err}"))
+            return
+        tiers.embedded = server
+        origin, profile, model, env = "embedded", embedded.profile, embedded.alias, "RAG_SLM_BASE_URL"
+    if settings.slm_prompt != "auto":
+        profile = settings.slm_prompt
+    config = TierConfig(
+        "slm", url, model, settings.slm_api_key, settings.slm_timeout, settings.slm_max_tokens, settings.slm_temperature,
+        profile, Prices(settings.slm_price_prompt, settings.slm_price_completion), env,
+    )
+    client = TierClient(config)
+    try:
+        served = await client.served_models()
+        resolved = resolve_model(model, served, config)
+    except BackendError as err:
+        await client.aclose()
+        tiers.statuses.append(TierStatus("slm", False, url, model, origin, str(err)))
+        return
+    if resolved != model:
+        await client.aclose()
+        client = TierClient(TierConfig(**{**config.__dict__, "model": resolved}))
+    tiers.slm = client
+    tiers.statuses.append(TierStatus("slm", True, url, resolved, origin))
+
+
+async def _open_llm(settings: Settings, tiers: Tiers) -> None:
+    if settings.llm_base_url is None:
+        tiers.statuses.append(TierStatus("llm", False, model=settings.llm_model, note="the LLM tier is not configured (set RAG_LLM_BASE_URL)"))
+        return
+    config = TierConfig(
+        "llm", settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout,
+        settings.llm_max_tokens, settings.llm_temperature, "chat",
+        Prices(settings.llm_price_prompt, settings.llm_price_completion), "RAG_LLM_BASE_URL",
+    )
+    client = TierClient(config)
+    try:
+        served = await client.served_models()
+        resolved = resolve_model(settings.llm_model, served, config)
+    except BackendError as err:
+        await client.aclose()
+        tiers.statuses.append(TierStatus("llm", False, settings.llm_base_url, settings.llm_model, "configured", str(err)))
+        return
+    if resolved != settings.llm_model:
+        await client.aclose()
+        client = TierClient(TierConfig(**{**config.__dict__, "model": resolved}))
+    tiers.llm = client
+    tiers.statuses.append(TierStatus("llm", True, settings.llm_base_url, resolved, "configured"))
