@@ -152,7 +152,7 @@ def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None
                 elif isinstance(event, TierStart) and event.reason and not as_json:
                     click.echo(f"\n[{event.tier.upper()} takes over: {event.reason}]", err=True)
                 elif isinstance(event, Escalation) and event.skipped:
-                    click.echo(f"[escalation needed ({', '.join(event.reasons)}) but skipped: {event.skipped}]", err=True)
+                    click.echo(f"\n[escalation needed ({', '.join(event.reasons)}) but skipped: {event.skipped}]", err=True)
                 elif isinstance(event, TierEnd) and event.error:
                     degraded = True
                     click.echo(f"\n[{event.tier.upper()} failed: {event.error}]", err=True)

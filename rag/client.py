@@ -58,14 +58,20 @@ class Finished:
     finish_reason: str | None = None
 
 
-def classify(err: Exception, config: TierConfig) -> BackendError:
-    """An SDK or transport exception -> our error, with what to do next."""
+def classify(err: Exception, config: TierConfig, streaming: bool = False) -> BackendError:
+    """An SDK or transport exception -> our error, with what to do next.
+
+    ``streaming``: the server had already answered, so a dropped connection is a
+    stream that broke off, not a server that is down.
+    """
     where = f"the {config.tier.upper()} tier at {config.base_url}"
     hint = f" (set {config.env_hint})" if config.env_hint else ""
     if isinstance(err, BackendError):
         return err
     if isinstance(err, (openai.APITimeoutError, httpx.TimeoutException)):
         return BackendTimeout(f"{where} did not answer within {config.timeout:g} s: check the server, or raise the timeout{hint}.", config.tier, config.base_url)
+    if streaming and isinstance(err, (openai.APIConnectionError, httpx.TransportError)):
+        return BackendError(f"{where} broke off the answer mid-stream ({type(err).__name__}); the partial answer is kept.", config.tier, config.base_url)
     if isinstance(err, (openai.APIConnectionError, httpx.TransportError)):
         return BackendUnavailable(f"Nothing answers at {config.base_url}: start the {config.tier.upper()} server there or point the tier elsewhere{hint}.", config.tier, config.base_url)
     if isinstance(err, openai.APIStatusError):
@@ -138,7 +144,7 @@ class TierClient:
                     parts.append(text)
                     yield Delta(text)
         except Exception as err:  # noqa: BLE001 - every failure becomes a reported, classified error
-            error = classify(err, cfg)
+            error = classify(err, cfg, streaming=stream is not None)
         finally:
             if stream is not None:
                 try:

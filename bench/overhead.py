@@ -1,0 +1,126 @@
+"""The pipeline's overhead over calling the embedded server directly, side by side.
+
+usage: .venv/bin/python bench/overhead.py [--rounds 10] [--question "..."]
+
+Starts the embedded llama.cpp server (the packaged model), builds the prompt the
+pipeline sends for QUESTION over corpus/, then alternates, ROUNDS times each:
+
+- direct: a bare httpx streaming POST of that same prompt to the server;
+- pipeline: ``Assistant.ask`` (retrieval, prompt building, the openai client,
+  event stream), escalation off so that only the SLM tier runs.
+
+TTFT is measured from the moment each path starts until its first token; tokens/s
+is (completion tokens - 1) / (last token - first token). Targets: pipeline TTFT
+overhead <= 20 ms median, tokens/s >= 0.97x direct. Prints a table and JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag.backends import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path  # noqa: E402
+from rag.client import TierClient, TierConfig  # noqa: E402
+from rag.escalation import Policy  # noqa: E402
+from rag.index import open_index  # noqa: E402
+from rag.pipeline import Assistant, AssistantConfig, Done, Token  # noqa: E402
+from rag.prompts import build_prompt  # noqa: E402
+from rag.retrieval import search  # noqa: E402
+from rag.settings import load_settings  # noqa: E402
+
+
+async def direct(base_url: str, model: str, profile: str, prompt, max_tokens: int) -> tuple[float, float, int]:
+    """(ttft ms, tokens/s, completion tokens) of a bare streamed request."""
+    if profile == "completion":
+        url, body = f"{base_url}/completions", {"model": model, "prompt": prompt.text, "stop": prompt.stop}
+    else:
+        url, body = f"{base_url}/chat/completions", {"model": model, "messages": prompt.messages}
+    body.update({"stream": True, "max_tokens": max_tokens, "temperature": 0.0, "stream_options": {"include_usage": True}})
+    started = time.perf_counter()
+    first = last = None
+    completion = 0
+    async with httpx.AsyncClient(timeout=120) as client:
+        async with client.stream("POST", url, json=body) as response:
+            async for line in response.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                if chunk.get("usage"):
+                    completion = chunk["usage"].get("completion_tokens", completion)
+                for choice in chunk.get("choices", []):
+                    text = choice.get("text") if profile == "completion" else (choice.get("delta") or {}).get("content")
+                    if text:
+                        now = time.perf_counter()
+                        first = first or now
+                        last = now
+    ttft = ((first or time.perf_counter()) - started) * 1000
+    tps = (completion - 1) / (last - first) if first and last and last > first and completion > 1 else 0.0
+    return ttft, tps, completion
+
+
+async def pipeline(assistant: Assistant, question: str) -> tuple[float, float, int]:
+    started = time.perf_counter()
+    first = None
+    done = None
+    async for event in assistant.ask(question, escalate="never"):
+        if isinstance(event, Token) and first is None:
+            first = time.perf_counter()
+        elif isinstance(event, Done):
+            done = event
+    slm = done.metrics.tiers[0]
+    return ((first or time.perf_counter()) - started) * 1000, slm.tokens_per_s or 0.0, slm.completion_tokens
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    settings = load_settings()
+    model = EMBEDDED_MODELS[settings.embedded_model]
+    path = embedded_model_path(model.key, settings.cache_dir)
+    index, _ = open_index(ROOT / "corpus", settings.cache_dir, settings.index_config())
+    with EmbeddedServer(path, model.alias) as server:
+        config = TierConfig("slm", server.base_url, model.alias, max_tokens=args.max_tokens, profile=model.profile, timeout=120)
+        client = TierClient(config)
+        assistant = Assistant(index, AssistantConfig(top_k=settings.top_k, slm_sources=settings.slm_sources, policy=Policy("never")), client, None)
+        result = search(index, args.question, settings.top_k)
+        prompt = build_prompt(args.question, result.hits[: settings.slm_sources], result.lang)
+        await direct(server.base_url, model.alias, model.profile, prompt, args.max_tokens)  # warm-up
+        d_rows, p_rows = [], []
+        for _ in range(args.rounds):
+            d_rows.append(await direct(server.base_url, model.alias, model.profile, prompt, args.max_tokens))
+            p_rows.append(await pipeline(assistant, args.question))
+        await client.aclose()
+    med = lambda rows, i: statistics.median(r[i] for r in rows)  # noqa: E731
+    out = {
+        "model": model.alias, "profile": model.profile, "rounds": args.rounds, "question": args.question,
+        "direct_ttft_ms_median": round(med(d_rows, 0), 1), "pipeline_ttft_ms_median": round(med(p_rows, 0), 1),
+        "ttft_overhead_ms_median": round(statistics.median(p[0] - d[0] for p, d in zip(p_rows, d_rows)), 1),
+        "direct_tokens_per_s_median": round(med(d_rows, 1), 1), "pipeline_tokens_per_s_median": round(med(p_rows, 1), 1),
+        "completion_tokens_median": (med(d_rows, 2), med(p_rows, 2)),
+    }
+    out["tokens_per_s_ratio"] = round(out["pipeline_tokens_per_s_median"] / out["direct_tokens_per_s_median"], 3) if out["direct_tokens_per_s_median"] else None
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--question", default="How does escalation work?")
+    args = parser.parse_args()
+    out = asyncio.run(main_async(args))
+    print(f"TTFT median: direct {out['direct_ttft_ms_median']} ms, pipeline {out['pipeline_ttft_ms_median']} ms, overhead {out['ttft_overhead_ms_median']} ms")
+    print(f"tokens/s median: direct {out['direct_tokens_per_s_median']}, pipeline {out['pipeline_tokens_per_s_median']} (x{out['tokens_per_s_ratio']})")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
