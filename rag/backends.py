@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import importlib.util
 import os
 import re
 import shutil
@@ -119,19 +120,18 @@ class EmbeddedServer:
         self.n_ctx = n_ctx
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self._log = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, wait: float = 120.0) -> str:
-        try:
-            import llama_cpp.server  # noqa: F401 - only to fail early with a clear message
-        except ImportError as err:
+        if importlib.util.find_spec("llama_cpp") is None:  # not imported: the server runs in a child
             raise ConfigError(
                 "The embedded server needs llama-cpp-python[server]: run `.venv/bin/pip install -e .`, "
                 "or set RAG_SLM_BASE_URL to a running OpenAI-compatible server."
-            ) from err
+            )
         if _port_taken(self.port):
             raise BackendUnavailable(
                 f"Port {self.port} on 127.0.0.1 is taken: set RAG_EMBEDDED_PORT to a free port (or 0 for any).", "slm", self.base_url
@@ -141,14 +141,15 @@ class EmbeddedServer:
             sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path), "--model_alias", self.alias,
             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--n_threads", threads,
         ]
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(cmd, stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.stop()
                 where = f"; see {self.log_path}" if self.log_path else ""
                 raise BackendUnavailable(
-                    f"The embedded model server exited at start (code {self.process.returncode}){where}. "
+                    f"The embedded model server exited at start{where}. "
                     f"Is the model file intact? ({self.model_path})", "slm", self.base_url,
                 )
             try:
@@ -169,6 +170,9 @@ class EmbeddedServer:
                 self.process.kill()
                 self.process.wait(timeout=5)
         self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> EmbeddedServer:
         self.start()

@@ -118,7 +118,7 @@ class TierClient:
             if cfg.profile == "completion":
                 stream = await self._client.completions.create(
                     model=cfg.model, prompt=prompt.text, stream=True, stop=prompt.stop,
-                    max_tokens=max_tokens or cfg.max_tokens, temperature=cfg.temperature,
+                    max_tokens=min(max_tokens or cfg.max_tokens, prompt.completion_max_tokens), temperature=cfg.temperature,
                     stream_options={"include_usage": True},
                 )
             else:

@@ -75,6 +75,9 @@ class Prompt:
     messages: list[dict[str, str]]  # chat profile
     text: str  # completion profile
     stop: list[str]
+    # The one-shot profile asks for a short factual phrase ("5273."); a base model
+    # that goes on past that is rambling, so its answer budget is capped.
+    completion_max_tokens: int = 48
 
 
 def format_sources(hits: Sequence[Hit], max_chars: int = 2400) -> str:
@@ -112,7 +115,7 @@ def refine_prompt(base: Prompt, draft: str, lang: str) -> Prompt:
     lang = lang if lang in _REFINE else "en"
     messages = [dict(m) for m in base.messages]
     messages[-1]["content"] += "\n\n" + _REFINE[lang].format(draft=draft.strip() or "(empty)")
-    return Prompt(messages, base.text, base.stop)
+    return Prompt(messages, base.text, base.stop, base.completion_max_tokens)
 
 
 def is_refusal(answer: str) -> bool:

@@ -7,6 +7,7 @@ model server here (``start_embedded=False``).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import stat
@@ -180,7 +181,8 @@ def test_url_settings_are_normalized(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_embedded_server_refuses_a_taken_port(tmp_path: Path) -> None:
-    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed: EmbeddedServer.start fails earlier with a ConfigError")
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python[server] is not installed: EmbeddedServer.start fails earlier with a ConfigError")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
@@ -192,13 +194,9 @@ def test_embedded_server_refuses_a_taken_port(tmp_path: Path) -> None:
         assert server.process is None  # nothing was started
 
 
-def test_embedded_server_without_llama_cpp_says_what_to_install(tmp_path: Path) -> None:
-    try:
-        import llama_cpp.server  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("llama-cpp-python[server] is installed: the missing-package message cannot be seen")
+def test_embedded_server_without_llama_cpp_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real_find_spec(name, *a))
     with pytest.raises(ConfigError, match="llama-cpp-python") as info:
         EmbeddedServer(tmp_path / "missing.gguf", "gemma-3-270m", port=free_port()).start(wait=1)
     assert "RAG_SLM_BASE_URL" in str(info.value)
