@@ -164,7 +164,7 @@ def overlay_add(chunks, langs) -> dict:
     while sum(len(t) for t in text) < 1_000_000:
         text.append(en[i % len(en)].text)
         i += 1
-    body = "\n\n".join(text)
+    body = "\n\n".join(text).encode()[:1_000_000].decode(errors="ignore")  # exactly 1 MB of Markdown
     doc = Document("upload.md", "Upload", (Page(body),), "markdown", "x")
     times = []
     for _ in range(3):
