@@ -1,77 +1,288 @@
 """The Chainlit app: Chainlit events in, ``rag`` calls, rendering out.
 
-For now (retrieval core only) a turn shows the passages that best match the
-question as cited sources; the answering pipeline plugs in here next.
+Process-wide (built once, at the first chat): the settings, the index of the
+docs folder, and the model tiers (the embedded server, when it is the SLM, is
+started once and stopped when the app shuts down). Per chat session: an
+overlay for uploaded documents, the recent turns, the session's metrics, and
+the chat settings.
+
+A turn renders the pipeline's events: a "Retrieval" step with the hits, the
+answer streamed token by token, `Source N` side elements, escalation notes, a
+tier badge, and the metrics table and latency chart under the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
+import dataclasses
+import logging
 from pathlib import Path
 
 import chainlit as cl
+from chainlit.input_widget import Select, Slider, Switch
 
+from rag.charts import TIER_LABELS, latency_figure, metrics_table, session_figure, session_table
 from rag.errors import LoadError, RagError
-from rag.index import Index, open_index
-from rag.retrieval import search
+from rag.index import Index, Overlay, open_index
+from rag.loading import SUPPORTED_SUFFIXES
+from rag.metrics import SessionStats
+from rag.pipeline import Assistant, Done, Escalation, Retrieved, TierEnd, TierStart, Token
+from rag.prompts import Turn
 from rag.settings import Settings, load_settings
+from rag.tiers import Tiers, assistant_config, open_tiers
 
-ALLOWED_UPLOADS = {".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf", ".docx"}
+log = logging.getLogger("rag.app")
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOADS_PER_SESSION = 50
+BADGES = {"slm": "🟢 SLM", "llm": "🔵 LLM", "extractive": "📄 Extractive · the documents' own words"}
+REASON_TEXT = {
+    "user": "asked for the big model",
+    "error": "the small model failed",
+    "short": "the answer was short",
+    "low_confidence": "the documents may not cover this",
+    "refusal": "the small model declined although the documents cover it",
+    "ungrounded": "the answer was not backed by the sources",
+    "topic": "the question names a watched topic",
+}
+
+_runtime: dict[str, object] = {}
+_runtime_lock = asyncio.Lock()
 
 
-@lru_cache(maxsize=1)
-def _library() -> tuple[Settings, Index, str]:
-    settings = load_settings()
-    index, report = open_index(settings.docs_dir, settings.cache_dir, settings.index_config())
-    summary = f"{report.files} documents, {report.chunks} passages indexed from `{settings.docs_dir}`"
-    return settings, index, summary
+async def runtime() -> tuple[Settings, Index, Tiers, str]:
+    """Settings, index and tiers, built once per process."""
+    async with _runtime_lock:
+        if "tiers" not in _runtime:
+            settings = load_settings()
+            index, report = await asyncio.to_thread(open_index, settings.docs_dir, settings.cache_dir, settings.index_config())
+            tiers = await open_tiers(settings)
+            summary = f"{report.files} documents ({report.chunks} passages) from `{settings.docs_dir}`"
+            if report.skipped:
+                summary += f"; {len(report.skipped)} skipped: " + "; ".join(f"`{s.source}`: {s.reason}" for s in report.skipped[:5])
+            _runtime.update(settings=settings, index=index, tiers=tiers, summary=summary)
+    return _runtime["settings"], _runtime["index"], _runtime["tiers"], _runtime["summary"]  # type: ignore[return-value]
+
+
+@cl.on_app_shutdown
+async def shutdown() -> None:
+    tiers = _runtime.pop("tiers", None)
+    if isinstance(tiers, Tiers):
+        await tiers.aclose()
+
+
+def _turkish() -> bool:
+    try:
+        return str(cl.context.session.language or "").lower().startswith("tr")
+    except Exception:  # noqa: BLE001 - no session (tests without a browser)
+        return False
+
+
+@cl.set_starters
+async def starters(user=None, language=None) -> list[cl.Starter]:
+    if str(language or "").lower().startswith("tr"):
+        return [
+            cl.Starter(label="Yükseltme nasıl çalışır?", message="Yükseltme (escalation) nedir, ne zaman olur?"),
+            cl.Starter(label="Kendi belgelerim", message="Kendi belgelerimi nasıl kullanırım?"),
+            cl.Starter(label="Kurulum", message="Asistanı nasıl kurup çalıştırırım?"),
+        ]
+    return [
+        cl.Starter(label="How does escalation work?", message="How does escalation work?"),
+        cl.Starter(label="Which port does Ollama use?", message="What port does Ollama listen on?"),
+        cl.Starter(label="Which files can I add?", message="Which document formats are supported?"),
+        cl.Starter(label="What does a turn cost?", message="What does every turn show about its cost?"),
+    ]
 
 
 @cl.on_chat_start
 async def on_chat_start() -> None:
     try:
-        _, index, summary = await asyncio.to_thread(_library)
+        settings, index, tiers, summary = await runtime()
     except RagError as err:
-        await cl.Message(content=f"**The documents could not be indexed:** {err}").send()
+        await cl.Message(content=f"**The assistant could not start:** {err}").send()
         return
     cl.user_session.set("overlay", index.new_overlay())
-    await cl.Message(content=f"Ready: {summary}. Ask a question, or drop a document into the chat.").send()
+    cl.user_session.set("stats", SessionStats())
+    cl.user_session.set("history", [])
+    cl.user_session.set("uploads", 0)
+    chosen = await cl.ChatSettings([
+        Slider(id="top_k", label="Passages per question (top-k)", initial=settings.top_k, min=1, max=10, step=1),
+        Select(id="escalate", label="Escalation to the LLM tier", values=["auto", "always", "never"], initial_value=settings.escalate),
+        Select(id="mode", label="Escalation mode", values=["refine", "regenerate"], initial_value=settings.escalation_mode),
+        Slider(id="short_chars", label="Short-answer threshold (characters)", initial=settings.short_answer_chars, min=0, max=2000, step=50),
+        Slider(id="temperature", label="Temperature", initial=settings.slm_temperature, min=0, max=1, step=0.1),
+        Switch(id="show_draft", label="Show the SLM draft when escalating", initial=True),
+    ]).send()
+    cl.user_session.set("chat_settings_values", chosen)
+    if _turkish():
+        lines = [f"**Hazır:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
+        lines.append("Bir soru sorun, sohbete bir belge bırakın (yalnızca bu sohbette kalır) ya da `/stats` yazın.")
+    else:
+        lines = [f"**Ready:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
+        lines.append("Ask a question, drop a document into the chat (it stays in this chat), or type `/stats`.")
+    await cl.Message(content="\n".join(lines)).send()
+
+
+@cl.on_settings_update
+async def on_settings_update(values: dict) -> None:
+    cl.user_session.set("chat_settings_values", values)
+
+
+@cl.action_callback("session_stats")
+async def on_stats_action(action: cl.Action) -> None:
+    await show_stats()
+
+
+async def show_stats() -> None:
+    stats: SessionStats = cl.user_session.get("stats") or SessionStats()
+    if not stats.turns:
+        await cl.Message(content="No turns yet: ask a question first.").send()
+        return
+    chart = cl.Plotly(name="Session", figure=session_figure(stats.turns), display="inline")
+    await cl.Message(content="**This session so far**\n\n" + session_table(stats), elements=[chart]).send()
 
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     try:
-        settings, index, _ = _library()
+        settings, index, tiers, _ = await runtime()
     except RagError as err:
-        await cl.Message(content=f"**The documents could not be indexed:** {err}").send()
+        await cl.Message(content=f"**The assistant could not start:** {err}").send()
         return
-    overlay = cl.user_session.get("overlay")
+    overlay: Overlay = cl.user_session.get("overlay") or index.new_overlay()
+    cl.user_session.set("overlay", overlay)
     for element in message.elements or []:
-        await _add_upload(overlay, element)
-    if not message.content.strip():
+        await add_upload(overlay, element)
+    question = message.content.strip()
+    if not question:
         return
-    async with cl.Step(name="Retrieval", type="tool") as step:
-        step.input = message.content
-        result = search(index, message.content, settings.top_k, overlay=overlay, language=settings.language, min_coverage=settings.min_coverage)
-        step.output = "\n".join(f"{h.rank}. {h.source} › {h.heading} ({h.score:.2f})" for h in result.hits) or "no passages"
-    if not result.hits or not result.confidence.covered:
-        await cl.Message(content="The documents don't seem to cover this question.").send()
+    if question.lower() in ("/stats", "/istatistik"):
+        await show_stats()
         return
-    sources = [cl.Text(name=f"Source {h.rank}", content=f"{h.source} › {h.heading}\n\n{h.text}", display="side") for h in result.hits]
-    lines = [f"- Source {h.rank}: {h.source} ({h.heading})" for h in result.hits]
-    await cl.Message(content="The most relevant passages:\n" + "\n".join(lines), elements=sources).send()
+    await answer(question, settings, index, tiers, overlay)
 
 
-async def _add_upload(overlay, element) -> None:
+async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, overlay: Overlay) -> None:
+    values = cl.user_session.get("chat_settings_values") or {}
+    config = assistant_config(settings)
+    config = dataclasses.replace(
+        config,
+        top_k=int(values.get("top_k", config.top_k)),
+        policy=dataclasses.replace(config.policy, short_chars=int(values.get("short_chars", config.policy.short_chars))),
+    )
+    assistant = Assistant(index, config, tiers.slm, tiers.llm, tiers.llm_note)
+    history: list[Turn] = cl.user_session.get("history") or []
+    show_draft = bool(values.get("show_draft", True))
+    msg = cl.Message(content="")
+    tier = "slm"
+    done: Done | None = None
+    try:
+        async for event in assistant.ask(
+            question, overlay=overlay, history=history, escalate=values.get("escalate"),
+            mode=values.get("mode"), temperature=values.get("temperature"),
+        ):
+            if isinstance(event, Retrieved):
+                await retrieval_step(question, event)
+            elif isinstance(event, TierStart):
+                if event.tier != "slm" and msg.content:
+                    await close_draft(msg, show_draft)
+                    msg = cl.Message(content="")
+                tier = event.tier
+            elif isinstance(event, Token):
+                await msg.stream_token(event.text)
+            elif isinstance(event, TierEnd) and event.error:
+                await cl.Message(content=f"⚠️ {TIER_LABELS.get(event.tier, event.tier)}: {event.error}").send()
+            elif isinstance(event, Escalation):
+                await escalation_note(event)
+            elif isinstance(event, Done):
+                done = event
+    except asyncio.CancelledError:  # Stop: keep and save what was streamed
+        msg.content += "\n\n*(stopped)*"
+        await msg.send()
+        raise
+    if done is None:
+        return
+    await finish(msg, done, tier)
+    history.append(Turn(question, done.answer))
+    cl.user_session.set("history", history[-10:])
+    stats: SessionStats = cl.user_session.get("stats") or SessionStats()
+    stats.add(done.metrics)
+    cl.user_session.set("stats", stats)
+
+
+async def retrieval_step(question: str, event: Retrieved) -> None:
+    result = event.result
+    async with cl.Step(name="Retrieval", type="tool", default_open=False) as step:
+        step.input = question
+        rows = [f"{n}. `{h.source}` › {h.heading} (score {h.score:.2f}{', uploaded' if h.origin == 'upload' else ''})" for n, h in enumerate(result.hits, 1)]
+        c = result.confidence
+        verdict = "covered" if c.covered else "probably not covered by the documents"
+        step.output = "\n".join(rows or ["no passages found"]) + f"\n\ncoverage {c.coverage:.2f}, margin {c.margin:.2f}: {verdict} · {result.elapsed_ms:.1f} ms"
+
+
+async def close_draft(msg: cl.Message, show_draft: bool) -> None:
+    """The SLM's streamed draft stays (it was seen); collapsed into a step when hidden by the setting."""
+    if show_draft:
+        msg.content = "**SLM draft**\n\n" + msg.content
+        await msg.send()
+        return
+    draft = msg.content
+    await msg.remove()
+    async with cl.Step(name="SLM draft", type="llm", default_open=False) as step:
+        step.output = draft
+
+
+async def escalation_note(event: Escalation) -> None:
+    reasons = ", ".join(f"`{r}` ({REASON_TEXT.get(r, r)})" for r in event.reasons)
+    if event.to == "llm":
+        text = f"⤴ Escalated to the LLM tier ({event.mode}): {reasons}."
+    else:
+        text = f"⤴ Escalation needed: {reasons}; skipped: {event.skipped}. Quoting the documents instead."
+    await cl.Message(content=text).send()
+
+
+async def finish(msg: cl.Message, done: Done, tier: str) -> None:
+    sources = [
+        cl.Text(name=f"Source {n}", content=f"{h.source} › {h.heading}{f' (page {h.chunk.page})' if h.chunk.page else ''}\n"
+                f"score {h.score:.2f}{' · uploaded to this chat' if h.origin == 'upload' else ''}\n\n{h.text}", display="side")
+        for n, h in enumerate(done.hits, 1)
+    ]
+    cited = [f"Source {n}" for n in range(1, len(done.hits) + 1)]
+    footer = [f"\n\n---\n{BADGES.get(done.tier, done.tier)}"]
+    if done.hits:
+        footer.append(" · sources: " + ", ".join(cited))
+    for note in done.notes:  # escalation and tier failures were shown as they happened
+        if not note.startswith(("escalation needed", "SLM:", "LLM:", "no SLM tier")):
+            footer.append(f"\n\n*{note}*")
+    footer.append("\n\n" + metrics_table(done.metrics))
+    if not msg.content.strip():  # e.g. a tier that streamed nothing
+        msg.content = done.answer
+    msg.content += "".join(footer)
+    msg.elements = sources + [cl.Plotly(name="Latency", figure=latency_figure(done.metrics), display="inline")]
+    msg.actions = [cl.Action(name="session_stats", payload={}, label="Session stats")]
+    await msg.send()
+
+
+async def add_upload(overlay: Overlay, element) -> None:
     name = Path(element.name or "upload").name
-    if Path(name).suffix.lower() not in ALLOWED_UPLOADS:
-        await cl.Message(content=f"`{name}` was not added: only {', '.join(sorted(ALLOWED_UPLOADS))} files can be added.").send()
+    count = int(cl.user_session.get("uploads") or 0)
+    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+        allowed = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        await cl.Message(content=f"`{name}` was not added: only {allowed} files can be added.").send()
+        return
+    if count >= MAX_UPLOADS_PER_SESSION:
+        await cl.Message(content=f"`{name}` was not added: this chat already has {count} documents (the limit). Start a new chat for more.").send()
         return
     try:
-        data = Path(element.path).read_bytes() if element.path else (element.content or b"")
+        path = Path(element.path) if element.path else None
+        if path is not None and path.stat().st_size > MAX_UPLOAD_BYTES:
+            raise LoadError(f"too large (the limit is {MAX_UPLOAD_BYTES // (1024 * 1024)} MB)")
+        data = path.read_bytes() if path is not None else (element.content or b"")  # Chainlit deletes its files later
+        started = asyncio.get_running_loop().time()
         chunks = await asyncio.to_thread(overlay.add_bytes, name, data)
+        ms = (asyncio.get_running_loop().time() - started) * 1000
     except (LoadError, OSError) as err:
         await cl.Message(content=f"`{name}` was not added: {getattr(err, 'reason', err)}").send()
         return
-    await cl.Message(content=f"Added `{name}` to this chat: {len(chunks)} passages.").send()
+    cl.user_session.set("uploads", count + 1)
+    await cl.Message(content=f"📎 Added `{name}` to this chat: {len(chunks)} passages in {ms:.0f} ms.").send()

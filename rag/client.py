@@ -104,8 +104,9 @@ class TierClient:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def stream(self, prompt: Prompt, max_tokens: int | None = None) -> AsyncIterator[Delta | Finished]:
+    async def stream(self, prompt: Prompt, max_tokens: int | None = None, temperature: float | None = None) -> AsyncIterator[Delta | Finished]:
         cfg = self.config
+        temperature = cfg.temperature if temperature is None else temperature
         metrics = TierMetrics(tier=cfg.tier, model=cfg.model)
         parts: list[str] = []
         usage = None
@@ -118,13 +119,13 @@ class TierClient:
             if cfg.profile == "completion":
                 stream = await self._client.completions.create(
                     model=cfg.model, prompt=prompt.text, stream=True, stop=prompt.stop,
-                    max_tokens=min(max_tokens or cfg.max_tokens, prompt.completion_max_tokens), temperature=cfg.temperature,
+                    max_tokens=min(max_tokens or cfg.max_tokens, prompt.completion_max_tokens), temperature=temperature,
                     stream_options={"include_usage": True},
                 )
             else:
                 stream = await self._client.chat.completions.create(
                     model=cfg.model, messages=prompt.messages, stream=True,  # type: ignore[arg-type]
-                    max_tokens=max_tokens or cfg.max_tokens, temperature=cfg.temperature,
+                    max_tokens=max_tokens or cfg.max_tokens, temperature=temperature,
                     stream_options={"include_usage": True},
                 )
             async for chunk in stream:

@@ -136,6 +136,7 @@ class Assistant:
         history: Sequence[Turn] = (),
         escalate: str | None = None,
         mode: str | None = None,
+        temperature: float | None = None,
     ) -> AsyncIterator[Event]:
         cfg = self.config
         started = time.perf_counter()
@@ -165,7 +166,7 @@ class Assistant:
         if self.slm is not None:
             yield TierStart("slm", self.slm.config.model)
             finished = None
-            async for event in self.slm.stream(slm_prompt):
+            async for event in self.slm.stream(slm_prompt, temperature=temperature):
                 if isinstance(event, Delta):
                     yield Token("slm", event.text)
                 else:
@@ -195,7 +196,7 @@ class Assistant:
                 prompt = refine_prompt(full_prompt, slm_text, lang) if (mode == "refine" and slm_text.strip()) else full_prompt
                 yield TierStart("llm", self.llm.config.model, ", ".join(reasons))
                 finished = None
-                async for event in self.llm.stream(prompt):
+                async for event in self.llm.stream(prompt, temperature=temperature):
                     if isinstance(event, Delta):
                         yield Token("llm", event.text)
                     else:
