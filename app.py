@@ -35,16 +35,42 @@ log = logging.getLogger("rag.app")
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOADS_PER_SESSION = 50
-BADGES = {"slm": "🟢 SLM", "llm": "🔵 LLM", "extractive": "📄 Extractive · the documents' own words"}
-REASON_TEXT = {
-    "user": "asked for the big model",
-    "error": "the small model failed",
-    "short": "the answer was short",
-    "low_confidence": "the documents may not cover this",
-    "refusal": "the small model declined although the documents cover it",
-    "ungrounded": "the answer was not backed by the sources",
-    "topic": "the question names a watched topic",
+# The app's own words, in the question's language (Chainlit's UI strings are in .chainlit/translations).
+TEXT = {
+    "en": {
+        "badges": {"slm": "🟢 SLM", "llm": "🔵 LLM", "extractive": "📄 Extractive · the documents' own words"},
+        "reasons": {
+            "user": "asked for the big model",
+            "error": "the small model failed",
+            "short": "the answer was short",
+            "low_confidence": "the documents may not cover this",
+            "refusal": "the small model declined although the documents cover it",
+            "ungrounded": "the answer was not backed by the sources",
+            "topic": "the question names a watched topic",
+        },
+        "escalated": "⤴ Escalated to the LLM tier ({mode}): {reasons}.",
+        "skipped": "⤴ Escalation needed: {reasons}; skipped: {why}. Quoting the documents instead.",
+        "draft": "**SLM draft**",
+        "sources": "sources",
+    },
+    "tr": {
+        "badges": {"slm": "🟢 SLM", "llm": "🔵 LLM", "extractive": "📄 Alıntı · belgelerin kendi sözleri"},
+        "reasons": {
+            "user": "büyük model istendi",
+            "error": "küçük model başarısız oldu",
+            "short": "yanıt kısaydı",
+            "low_confidence": "belgeler bunu kapsamıyor olabilir",
+            "refusal": "belgeler kapsadığı hâlde küçük model yanıt vermedi",
+            "ungrounded": "yanıt kaynaklarla desteklenmiyordu",
+            "topic": "soru izlenen bir konuyu içeriyor",
+        },
+        "escalated": "⤴ Soru LLM katmanına yükseltildi ({mode}): {reasons}.",
+        "skipped": "⤴ Yükseltme gerekiyordu: {reasons}; yapılamadı: {why}. Bunun yerine belgelerden alıntı yapılıyor.",
+        "draft": "**SLM taslağı**",
+        "sources": "kaynaklar",
+    },
 }
+BADGES = TEXT["en"]["badges"]
 
 _runtime: dict[str, object] = {}
 _runtime_lock = asyncio.Lock()
@@ -174,7 +200,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
     history: list[Turn] = cl.user_session.get("history") or []
     show_draft = bool(values.get("show_draft", True))
     msg = cl.Message(content="")
-    tier = "slm"
+    lang = "en"
     done: Done | None = None
     try:
         async for event in assistant.ask(
@@ -182,18 +208,18 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
             mode=values.get("mode"), temperature=values.get("temperature"),
         ):
             if isinstance(event, Retrieved):
+                lang = event.result.lang if event.result.lang in TEXT else "en"
                 await retrieval_step(question, event)
             elif isinstance(event, TierStart):
                 if event.tier != "slm" and msg.content:
-                    await close_draft(msg, show_draft)
+                    await close_draft(msg, show_draft, lang)
                     msg = cl.Message(content="")
-                tier = event.tier
             elif isinstance(event, Token):
                 await msg.stream_token(event.text)
             elif isinstance(event, TierEnd) and event.error:
                 await cl.Message(content=f"⚠️ {TIER_LABELS.get(event.tier, event.tier)}: {event.error}").send()
             elif isinstance(event, Escalation):
-                await escalation_note(event)
+                await escalation_note(event, lang)
             elif isinstance(event, Done):
                 done = event
     except asyncio.CancelledError:  # Stop: keep and save what was streamed
@@ -202,7 +228,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
         raise
     if done is None:
         return
-    await finish(msg, done, tier)
+    await finish(msg, done, lang)
     history.append(Turn(question, done.answer))
     cl.user_session.set("history", history[-10:])
     stats: SessionStats = cl.user_session.get("stats") or SessionStats()
@@ -220,10 +246,10 @@ async def retrieval_step(question: str, event: Retrieved) -> None:
         step.output = "\n".join(rows or ["no passages found"]) + f"\n\ncoverage {c.coverage:.2f}, margin {c.margin:.2f}: {verdict} · {result.elapsed_ms:.1f} ms"
 
 
-async def close_draft(msg: cl.Message, show_draft: bool) -> None:
+async def close_draft(msg: cl.Message, show_draft: bool, lang: str) -> None:
     """The SLM's streamed draft stays (it was seen); collapsed into a step when hidden by the setting."""
     if show_draft:
-        msg.content = "**SLM draft**\n\n" + msg.content
+        msg.content = TEXT[lang]["draft"] + "\n\n" + msg.content
         await msg.send()
         return
     draft = msg.content
@@ -232,25 +258,27 @@ async def close_draft(msg: cl.Message, show_draft: bool) -> None:
         step.output = draft
 
 
-async def escalation_note(event: Escalation) -> None:
-    reasons = ", ".join(f"`{r}` ({REASON_TEXT.get(r, r)})" for r in event.reasons)
+async def escalation_note(event: Escalation, lang: str) -> None:
+    words = TEXT[lang]
+    reasons = ", ".join(f"`{r}` ({words['reasons'].get(r, r)})" for r in event.reasons)
     if event.to == "llm":
-        text = f"⤴ Escalated to the LLM tier ({event.mode}): {reasons}."
+        text = words["escalated"].format(mode=event.mode, reasons=reasons)
     else:
-        text = f"⤴ Escalation needed: {reasons}; skipped: {event.skipped}. Quoting the documents instead."
+        text = words["skipped"].format(reasons=reasons, why=event.skipped)
     await cl.Message(content=text).send()
 
 
-async def finish(msg: cl.Message, done: Done, tier: str) -> None:
+async def finish(msg: cl.Message, done: Done, lang: str) -> None:
     sources = [
         cl.Text(name=f"Source {n}", content=f"{h.source} › {h.heading}{f' (page {h.chunk.page})' if h.chunk.page else ''}\n"
                 f"score {h.score:.2f}{' · uploaded to this chat' if h.origin == 'upload' else ''}\n\n{h.text}", display="side")
         for n, h in enumerate(done.hits, 1)
     ]
     cited = [f"Source {n}" for n in range(1, len(done.hits) + 1)]
-    footer = [f"\n\n---\n{BADGES.get(done.tier, done.tier)}"]
+    words = TEXT[lang]
+    footer = [f"\n\n---\n{words['badges'].get(done.tier, done.tier)}"]
     if done.hits:
-        footer.append(" · sources: " + ", ".join(cited))
+        footer.append(f" · {words['sources']}: " + ", ".join(cited))
     for note in done.notes:  # escalation and tier failures were shown as they happened
         if not note.startswith(("escalation needed", "SLM:", "LLM:", "no SLM tier")):
             footer.append(f"\n\n*{note}*")
