@@ -90,6 +90,19 @@ async def runtime() -> tuple[Settings, Index, Tiers, str]:
     return _runtime["settings"], _runtime["index"], _runtime["tiers"], _runtime["summary"]  # type: ignore[return-value]
 
 
+@cl.data_layer
+def data_layer():
+    """Chat history in SQLite (RAG_HISTORY_DB; 'off' disables it)."""
+    from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+
+    from rag.history import ensure_schema
+
+    path = load_settings().history_path()
+    if path is None:
+        return None
+    return SQLAlchemyDataLayer(conninfo=f"sqlite+aiosqlite:///{ensure_schema(path)}")
+
+
 @cl.on_app_shutdown
 async def shutdown() -> None:
     tiers = _runtime.pop("tiers", None)

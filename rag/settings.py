@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     embedded_model: Literal["gemma3-270m", "smollm2-135m"] = Field(
         "gemma3-270m", description="model of the embedded llama.cpp server (see README: chosen by measurement)"
     )
+    history_db: Path | None = Field(
+        None, description="SQLite file for chat history (default: chat-history.db in the cache folder; 'off' disables)"
+    )
     embedded_port: int = Field(0, ge=0, le=65535, description="port of the embedded server (0: a free one)")
 
     # --- escalation: decided after the SLM's answer is complete
@@ -98,6 +101,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:5273/v1")
         return value
+
+    @field_validator("history_db", mode="before")
+    @classmethod
+    def _history(cls, value: object) -> object:
+        return Path("off") if isinstance(value, str) and value.strip().lower() in ("off", "none", "") else value
+
+    def history_path(self) -> Path | None:
+        """Where chat history is stored, or None when it is switched off."""
+        if self.history_db is None:
+            return self.cache_dir / "chat-history.db"
+        return None if str(self.history_db) == "off" else self.history_db
 
     @field_validator("topic_keywords", mode="before")
     @classmethod
