@@ -50,7 +50,7 @@ TEXT = {
         },
         "escalated": "⤴ Escalated to the LLM tier ({mode}): {reasons}.",
         "skipped": "⤴ Escalation needed: {reasons}; skipped: {why}. Quoting the documents instead.",
-        "draft": "**SLM draft**",
+        "draft": "**{tier} draft**",
         "sources": "sources",
     },
     "tr": {
@@ -66,7 +66,7 @@ TEXT = {
         },
         "escalated": "⤴ Soru LLM katmanına yükseltildi ({mode}): {reasons}.",
         "skipped": "⤴ Yükseltme gerekiyordu: {reasons}; yapılamadı: {why}. Bunun yerine belgelerden alıntı yapılıyor.",
-        "draft": "**SLM taslağı**",
+        "draft": "**{tier} taslağı**",
         "sources": "kaynaklar",
     },
 }
@@ -155,10 +155,10 @@ async def on_chat_start() -> None:
     cl.user_session.set("chat_settings_values", chosen)
     if _turkish():
         lines = [f"**Hazır:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
-        lines.append("Bir soru sorun, sohbete bir belge bırakın (yalnızca bu sohbette kalır) ya da `/stats` yazın.")
+        lines.append("\nBir soru sorun, sohbete bir belge bırakın (yalnızca bu sohbette kalır) ya da `/stats` yazın.")
     else:
         lines = [f"**Ready:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
-        lines.append("Ask a question, drop a document into the chat (it stays in this chat), or type `/stats`.")
+        lines.append("\nAsk a question, drop a document into the chat (it stays in this chat), or type `/stats`.")
     await cl.Message(content="\n".join(lines)).send()
 
 
@@ -214,6 +214,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
     show_draft = bool(values.get("show_draft", True))
     msg = cl.Message(content="")
     lang = "en"
+    streaming = "slm"  # the tier whose text is in ``msg``
     done: Done | None = None
     try:
         async for event in assistant.ask(
@@ -225,8 +226,9 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
                 await retrieval_step(question, event)
             elif isinstance(event, TierStart):
                 if event.tier != "slm" and msg.content:
-                    await close_draft(msg, show_draft, lang)
+                    await close_draft(msg, show_draft, lang, streaming)
                     msg = cl.Message(content="")
+                streaming = event.tier
             elif isinstance(event, Token):
                 await msg.stream_token(event.text)
             elif isinstance(event, TierEnd) and event.error:
@@ -259,15 +261,17 @@ async def retrieval_step(question: str, event: Retrieved) -> None:
         step.output = "\n".join(rows or ["no passages found"]) + f"\n\ncoverage {c.coverage:.2f}, margin {c.margin:.2f}: {verdict} · {result.elapsed_ms:.1f} ms"
 
 
-async def close_draft(msg: cl.Message, show_draft: bool, lang: str) -> None:
-    """The SLM's streamed draft stays (it was seen); collapsed into a step when hidden by the setting."""
+async def close_draft(msg: cl.Message, show_draft: bool, lang: str, tier: str = "slm") -> None:
+    """A streamed draft stays (it was seen), labelled with the tier that wrote it (the SLM's, or an LLM answer
+    the sources did not back); collapsed into a step when hidden by the setting."""
+    label = TIER_LABELS.get(tier, tier)
     if show_draft:
-        msg.content = TEXT[lang]["draft"] + "\n\n" + msg.content
+        msg.content = TEXT[lang]["draft"].format(tier=label) + "\n\n" + msg.content
         await msg.send()
         return
     draft = msg.content
     await msg.remove()
-    async with cl.Step(name="SLM draft", type="llm", default_open=False) as step:
+    async with cl.Step(name=f"{label} draft", type="llm", default_open=False) as step:
         step.output = draft
 
 

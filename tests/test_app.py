@@ -1,0 +1,453 @@
+"""The Chainlit handlers of ``app.py``, called directly inside a Chainlit context.
+
+No browser and no socket: each test builds a ``ChainlitContext`` whose emitter
+is a mock that records every event the app would send to the UI (steps,
+stream starts, tokens, elements), then asserts on that record. The tiers are
+the scripted OpenAI-compatible server of ``conftest.py``; the documents are
+the repo's ``corpus/``.
+
+``import chainlit`` writes ``.chainlit/`` and ``.files/`` under
+``CHAINLIT_APP_ROOT`` (read once, at import), so the module fixture points it
+at a temporary folder before importing chainlit and ``app.py``. ``app`` keeps
+a process-wide runtime (settings, index, tiers) in ``app._runtime``: the
+``runtime_env`` fixture clears it before each test, points the settings at the
+scripted server through ``RAG_*`` and closes the tiers afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import uuid
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from unittest.mock import AsyncMock, Mock
+
+import pytest
+import pytest_asyncio
+from scripted_server import Script, ScriptedServer
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+SLM = "phi-4-mini-instruct-generic-cpu"
+LLM = "gpt-oss-20b"
+
+# Long (over the 600-character short-answer threshold) and copied from corpus/03-model-backends.md,
+# so the SLM's answer stands: grounded, not short, not a refusal.
+GROUNDED_OLLAMA = [
+    "Ollama listens on port 11434 [Source 1]. ",
+    "Set the SLM tier to it: export RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 and export RAG_SLM_MODEL=phi4-mini. ",
+    "The assistant talks to any server that speaks the OpenAI chat completions API. ",
+    "It has two tiers: the small language model (SLM) that answers first, and the large language model (LLM) "
+    "that takes over when escalation fires. ",
+    "Foundry Local assigns its port when its service starts (often 5272, 5273 or 51211). ",
+    "Start llama-server -m model.gguf --port 8080 and set RAG_SLM_BASE_URL=http://127.0.0.1:8080/v1 [Source 1]. ",
+    "When the LLM tier is not configured or not reachable, escalation is skipped with a note and the extractive "
+    "tier answers instead.",
+]
+LLM_OLLAMA = (
+    "Ollama listens on port 11434 [Source 1]. Set the SLM tier to it with "
+    "RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 and RAG_SLM_MODEL=phi4-mini [Source 1]."
+)
+FACT = "The project codename is Zephyr-Quokka-42."
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory):
+    """``app.py`` imported with ``CHAINLIT_APP_ROOT`` in a temporary folder (set before chainlit is imported)."""
+    root = tmp_path_factory.mktemp("chainlit-root")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHAINLIT_APP_ROOT", str(root))
+        mp.chdir(root)
+        with warnings.catch_warnings():  # third-party deprecations at import (traceloop's pydantic v1 configs)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            chainlit_config = importlib.import_module("chainlit.config")
+            importlib.import_module("chainlit")
+        # No persistence here: these tests look at what is sent to the UI. (The browser tests run the
+        # app with whatever data layer it registers.)
+        data = importlib.import_module("chainlit.data")
+        mp.setattr(data, "_data_layer", None)
+        mp.setattr(data, "_data_layer_initialized", True)
+        assert Path(chainlit_config.APP_ROOT).resolve() == root.resolve(), (
+            "chainlit was imported before this module's fixture; its files would land elsewhere"
+        )
+        spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["app"] = module
+        spec.loader.exec_module(module)
+        yield module
+    sys.modules.pop("app", None)
+
+
+@pytest_asyncio.fixture
+async def runtime_env(app, scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ScriptedServer]:
+    """Both tiers on the scripted server, the repo's corpus; a fresh ``app._runtime``, closed afterwards."""
+    import asyncio
+
+    monkeypatch.setenv("RAG_DOCS_DIR", str(CORPUS))
+    monkeypatch.setenv("RAG_SLM_BASE_URL", scripted.base_url)
+    monkeypatch.setenv("RAG_LLM_BASE_URL", scripted.base_url)
+    app._runtime.clear()
+    app._runtime_lock = asyncio.Lock()
+    yield scripted
+    await app.shutdown()
+    app._runtime.clear()
+
+
+@asynccontextmanager
+async def cl_context(session_id: str | None = None, language: str = "en-US"):
+    """A Chainlit context with a recording mock emitter (the pattern of chainlit's own tests)."""
+    from chainlit.context import ChainlitContext, context_var
+    from chainlit.emitter import BaseChainlitEmitter
+    from chainlit.session import WebsocketSession
+
+    session = Mock(spec=WebsocketSession)
+    session.id = session_id or f"s-{uuid.uuid4()}"
+    session.thread_id = f"t-{uuid.uuid4()}"
+    session.user, session.user_env, session.chat_settings, session.files = None, {}, {}, {}
+    session.chat_profile, session.client_type, session.language = None, "webapp", language
+    session.persist_file = AsyncMock(side_effect=lambda **kw: {"id": f"f-{uuid.uuid4()}"})
+    emitter = AsyncMock(spec=BaseChainlitEmitter)
+    emitter.set_chat_settings = Mock()
+    emitter.session = session
+    token = context_var.set(ChainlitContext(session, emitter=emitter))
+    try:
+        yield emitter
+    finally:
+        context_var.reset(token)
+
+
+# ------------------------------------------------------------------ reading the record
+
+
+def calls(em, name: str) -> list:
+    return [c for c in em.mock_calls if c[0] == name]
+
+
+def messages(em) -> list[str]:
+    """Final content of every assistant message, in the order they were first shown."""
+    order: list[str] = []
+    content: dict[str, str] = {}
+    for name, args, kwargs in em.mock_calls:
+        if name in ("stream_start", "send_step", "update_step"):
+            step = args[0] if args else kwargs["step_dict"]
+            if step.get("type") != "assistant_message":
+                continue
+            if step["id"] not in content:
+                order.append(step["id"])
+            content[step["id"]] = step.get("output") or ""
+        elif name == "delete_step":
+            step = args[0] if args else kwargs["step_dict"]
+            if step["id"] in content:
+                order.remove(step["id"])
+                del content[step["id"]]
+    return [content[i] for i in order]
+
+
+def tool_steps(em, name: str) -> list[dict]:
+    """The last emitted state of each non-message step called ``name``."""
+    last: dict[str, dict] = {}
+    for c in calls(em, "send_step") + calls(em, "update_step"):
+        step = c[1][0]
+        if step.get("name") == name and step.get("type") != "assistant_message":
+            last[step["id"]] = step
+    return list(last.values())
+
+
+def streamed(em) -> str:
+    """Everything streamed, in order: each stream's first token (in ``stream_start``) and the rest (``send_token``)."""
+    parts = []
+    for name, args, kwargs in em.mock_calls:
+        if name == "stream_start":
+            parts.append(args[0].get("output") or "")
+        elif name == "send_token":
+            parts.append(kwargs["token"] if "token" in kwargs else args[1])
+    return "".join(parts)
+
+
+def elements(em) -> list[dict]:
+    return [c[1][0] for c in calls(em, "send_element")]
+
+
+def persisted(em) -> dict[str, str]:
+    """Name -> content of every element file the app persisted (``Source N`` texts, charts)."""
+    session = em.session
+    return {kw["name"]: kw.get("content") for _, _, kw in session.persist_file.mock_calls}
+
+
+def one(items: list[str], prefix: str) -> str:
+    found = [m for m in items if m.startswith(prefix)]
+    assert len(found) == 1, f"expected one message starting {prefix!r}, got {items!r}"
+    return found[0]
+
+
+async def start_chat(app, language: str = "en-US", session_id: str | None = None):
+    async with cl_context(session_id, language) as em:
+        await app.on_chat_start()
+    return em
+
+
+async def ask(app, text: str, session_id: str, files: list[Path] = ()):
+    """Send a user message (with ``files`` attached as Chainlit ``File`` elements, as the upload gives them)."""
+    import chainlit as cl
+
+    async with cl_context(session_id) as em:
+        attached = [cl.File(name=p.name, path=str(p), mime="text/markdown") for p in files]
+        await app.on_message(cl.Message(content=text, type="user_message", elements=attached))
+    return em
+
+
+# ------------------------------------------------------------------ tests
+
+
+@pytest.mark.asyncio
+async def test_chat_start_shows_the_tiers_and_the_corpus(app, runtime_env: ScriptedServer) -> None:
+    em = await start_chat(app, session_id="start")
+    (welcome,) = messages(em)
+    assert welcome.startswith("**Ready:** 5 documents")
+    # a blank line ends the tier list: otherwise Markdown folds the last sentence into the last bullet
+    assert "(configured)\n\nAsk a question" in welcome
+    assert f"SLM: {SLM} at {runtime_env.base_url} (configured)" in welcome
+    assert f"LLM: {LLM} at {runtime_env.base_url} (configured)" in welcome
+    em.set_chat_settings.assert_called_once()
+    assert {"top_k", "escalate", "mode", "short_chars", "temperature", "show_draft"} <= set(em.set_chat_settings.call_args[0][0])
+
+
+@pytest.mark.asyncio
+async def test_turkish_session_gets_a_turkish_welcome_and_starters(app, runtime_env: ScriptedServer) -> None:
+    em = await start_chat(app, language="tr-TR", session_id="tr")
+    (welcome,) = messages(em)
+    assert welcome.startswith("**Hazır:**") and "`/stats`" in welcome
+    labels = [s.label for s in await app.starters(None, "tr-TR")]
+    assert "Yükseltme nasıl çalışır?" in labels
+    assert "How does escalation work?" in [s.label for s in await app.starters(None, "en-US")]
+
+
+@pytest.mark.asyncio
+async def test_a_normal_turn_streams_cites_and_measures(app, runtime_env: ScriptedServer) -> None:
+    sid = "normal"
+    await start_chat(app, session_id=sid)
+    runtime_env.enqueue(SLM, Script(GROUNDED_OLLAMA))
+    em = await ask(app, "What port does Ollama listen on?", sid)
+
+    # the retrieval step: a tool step with the hits, emitted before any token
+    (step,) = tool_steps(em, "Retrieval")
+    assert step["type"] == "tool" and step["input"] == "What port does Ollama listen on?"
+    assert "03-model-backends.md" in step["output"] and "covered" in step["output"]
+    names = [c[0] for c in em.mock_calls]
+    assert names.index("send_step") < names.index("stream_start")
+
+    # the answer was streamed token by token (the first in stream_start, the rest as tokens)
+    assert len(calls(em, "stream_start")) == 1
+    assert len(calls(em, "send_token")) == len(GROUNDED_OLLAMA) - 1
+    assert streamed(em) == "".join(GROUNDED_OLLAMA)
+
+    # one final message: the answer, the SLM badge, the sources and the metrics table
+    (final,) = messages(em)
+    assert final.startswith("".join(GROUNDED_OLLAMA))
+    assert "🟢 SLM" in final and "sources: Source 1, Source 2" in final
+    assert "| Tier | TTFT | Generation | Total | Tokens in / out | Tokens/s | Cost |" in final
+    assert "| SLM |" in final and "| LLM |" not in final
+
+    # the elements: Source N side texts (the passage in their content), the latency chart, the action
+    sent = elements(em)
+    sources = [e for e in sent if e["name"].startswith("Source ")]
+    assert [e["name"] for e in sources] == [f"Source {n}" for n in range(1, len(sources) + 1)]
+    assert all(e["type"] == "text" and e["display"] == "side" for e in sources)
+    assert [e["type"] for e in sent if e["name"] == "Latency"] == ["plotly"]
+    message_id = calls(em, "stream_start")[0][1][0]["id"]
+    assert all(e["forId"] == message_id for e in sent)
+    contents = persisted(em)
+    assert contents["Source 1"].startswith("03-model-backends.md › ")
+    assert "Ollama listens on port 11434" in "".join(contents[e["name"]] for e in sources)
+    actions = [c[1][1] for c in calls(em, "emit") if c[1][0] == "action"]
+    assert [(a["name"], a["label"], a["forId"]) for a in actions] == [("session_stats", "Session stats", message_id)]
+
+    # the SLM got the grounded chat prompt with numbered sources
+    (request,) = runtime_env.requests
+    assert request["model"] == SLM and request["body"]["stream"] is True
+    assert "Source 1 (" in request["body"]["messages"][-1]["content"]
+
+
+@pytest.mark.asyncio
+async def test_a_short_slm_answer_escalates_and_keeps_the_draft(app, runtime_env: ScriptedServer) -> None:
+    sid = "escalate"
+    await start_chat(app, session_id=sid)
+    runtime_env.enqueue(SLM, Script(["Port ", "11434."]))
+    runtime_env.enqueue(LLM, Script([LLM_OLLAMA[:40], LLM_OLLAMA[40:]]))
+    em = await ask(app, "What port does Ollama listen on?", sid)
+
+    shown = messages(em)
+    draft = one(shown, "**SLM draft**")
+    assert "Port 11434." in draft
+    note = one(shown, "⤴ Escalated to the LLM tier")
+    assert "(refine)" in note and "`short`" in note
+    final = shown[-1]
+    assert final.startswith(LLM_OLLAMA) and "🔵 LLM" in final
+    assert "| SLM |" in final and "| LLM |" in final
+    assert shown.index(draft) < shown.index(note) < shown.index(final)
+    # two streams: the SLM's draft, then the LLM's answer
+    assert len(calls(em, "stream_start")) == 2
+    assert streamed(em) == "Port 11434." + LLM_OLLAMA
+    # the LLM refined the draft: it was in its prompt
+    llm_request = next(r for r in runtime_env.requests if r["model"] == LLM)
+    assert "Port 11434." in llm_request["body"]["messages"][-1]["content"]
+
+
+@pytest.mark.asyncio
+async def test_an_unsupported_llm_answer_is_labelled_as_the_llms_draft(app, runtime_env: ScriptedServer) -> None:
+    sid = "two-drafts"
+    await start_chat(app, session_id=sid)
+    runtime_env.enqueue(SLM, Script(["Port 11434."]))
+    runtime_env.enqueue(LLM, Script(["Bananas are yellow and grow on tall plants in warm countries."]))
+    em = await ask(app, "What port does Ollama listen on?", sid)
+    shown = messages(em)
+    assert one(shown, "**SLM draft**") == "**SLM draft**\n\nPort 11434."
+    assert one(shown, "**LLM draft**").endswith("Bananas are yellow and grow on tall plants in warm countries.")
+    final = shown[-1]
+    assert "📄 Extractive" in final and "not supported by the sources either" in final
+    assert "11434" in final.split("---")[0]
+
+
+@pytest.mark.asyncio
+async def test_the_draft_is_folded_into_a_step_when_the_setting_hides_it(app, runtime_env: ScriptedServer) -> None:
+    import chainlit as cl
+
+    sid = "hidden-draft"
+    await start_chat(app, session_id=sid)
+    async with cl_context(sid):
+        values = dict(cl.user_session.get("chat_settings_values"))
+        await app.on_settings_update({**values, "show_draft": False})
+    runtime_env.enqueue(SLM, Script(["Port 11434."]))
+    runtime_env.enqueue(LLM, Script([LLM_OLLAMA]))
+    em = await ask(app, "What port does Ollama listen on?", sid)
+    # the streamed draft message is taken down and its text kept in a collapsed "SLM draft" step
+    draft_id = calls(em, "stream_start")[0][1][0]["id"]
+    assert [c[1][0]["id"] for c in calls(em, "delete_step")] == [draft_id]
+    (step,) = tool_steps(em, "SLM draft")
+    assert step["output"] == "Port 11434." and step["type"] == "llm"
+    shown = messages(em)
+    assert not [m for m in shown if "Port 11434." in m and "LLM" not in m]
+    assert shown[-1].startswith(LLM_OLLAMA) and "🔵 LLM" in shown[-1]
+
+
+@pytest.mark.asyncio
+async def test_uploads_are_added_and_searched_in_their_chat_only(app, runtime_env: ScriptedServer, tmp_path: Path) -> None:
+    sid = "uploads"
+    await start_chat(app, session_id=sid)
+    good = tmp_path / "secret-notes.md"
+    good.write_text(f"# Secret notes\n\n{FACT} Nobody outside the team knows it.\n", encoding="utf-8")
+    bad = tmp_path / "tool.exe"
+    bad.write_bytes(b"MZ\x90\x00binary")
+    empty = tmp_path / "empty.md"
+    empty.write_bytes(b"")
+
+    em = await ask(app, "", sid, [bad, good, empty])
+    shown = messages(em)
+    assert len(shown) == 3, shown  # one message per file, and no answer to an empty question
+    assert shown[0].startswith("`tool.exe` was not added: only ") and ".md" in shown[0]
+    assert shown[1].startswith("📎 Added `secret-notes.md` to this chat: 1 passages in ")
+    assert shown[2] == "`empty.md` was not added: empty file"
+    assert not runtime_env.requests
+
+    # the upload answers a question in this chat (the SLM repeats the fact, citing it)
+    runtime_env.enqueue(SLM, Script([FACT + " [Source 1]"]))
+    runtime_env.enqueue(LLM, Script([FACT + " [Source 1]"]))
+    em = await ask(app, "What is the project codename?", sid)
+    (step,) = tool_steps(em, "Retrieval")
+    assert step["output"].startswith("1. `secret-notes.md` › Secret notes (score ") and ", uploaded)" in step["output"]
+    contents = persisted(em)
+    assert contents["Source 1"].startswith("secret-notes.md › Secret notes\n")
+    assert "uploaded to this chat" in contents["Source 1"] and FACT in contents["Source 1"]
+    assert FACT in messages(em)[-1]
+    assert "Zephyr-Quokka-42" in runtime_env.requests[0]["body"]["messages"][-1]["content"]
+
+    # another chat does not see it
+    other = "uploads-other"
+    await start_chat(app, session_id=other)
+    runtime_env.requests.clear()
+    em = await ask(app, "What is the project codename?", other)
+    (step,) = tool_steps(em, "Retrieval")
+    assert "secret-notes.md" not in step["output"] and "uploaded" not in step["output"]
+    assert not any("secret-notes.md" in (c or "") for c in persisted(em).values())
+    assert all("Zephyr" not in m["content"] for r in runtime_env.requests for m in r["body"]["messages"])
+
+
+@pytest.mark.asyncio
+async def test_stats_command_shows_the_session_so_far(app, runtime_env: ScriptedServer) -> None:
+    sid = "stats"
+    await start_chat(app, session_id=sid)
+    em = await ask(app, "/stats", sid)
+    assert messages(em) == ["No turns yet: ask a question first."]
+    runtime_env.enqueue(SLM, Script(GROUNDED_OLLAMA))
+    await ask(app, "What port does Ollama listen on?", sid)
+    em = await ask(app, "/stats", sid)
+    (shown,) = messages(em)
+    assert shown.startswith("**This session so far**")
+    assert [e["type"] for e in elements(em)] == ["plotly"]
+    # the action button does the same
+    import chainlit as cl
+
+    async with cl_context(sid) as em:
+        await app.on_stats_action(cl.Action(name="session_stats", payload={}))
+    assert messages(em)[0].startswith("**This session so far**")
+
+
+@pytest.mark.asyncio
+async def test_a_failing_slm_without_llm_shows_the_error_and_quotes_the_documents(
+    app, runtime_env: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAG_LLM_BASE_URL")
+    sid = "failure"
+    welcome = messages(await start_chat(app, session_id=sid))[0]
+    assert "LLM: unavailable: the LLM tier is not configured (set RAG_LLM_BASE_URL)" in welcome
+
+    runtime_env.enqueue(SLM, Script(status=500), Script(status=500))  # the SDK retries once
+    em = await ask(app, "What port does Ollama listen on?", sid)
+    assert [r["model"] for r in runtime_env.requests] == [SLM, SLM]
+    shown = messages(em)
+    error = one(shown, "⚠️ SLM:")
+    assert "HTTP 500" in error and runtime_env.base_url in error
+    note = one(shown, "⤴ Escalation needed:")
+    assert "`error`" in note and "not configured" in note and "Quoting the documents instead" in note
+    final = shown[-1]
+    assert "📄 Extractive · the documents' own words" in final
+    assert "11434" in final.split("---")[0]  # the extractive answer quotes the Ollama passage
+    assert "| Extractive |" in final and "sources: Source 1" in final
+    assert shown.index(error) < shown.index(note) < shown.index(final)
+
+    # the next question works: the SLM is back
+    runtime_env.requests.clear()
+    runtime_env.enqueue(SLM, Script(GROUNDED_OLLAMA))
+    em = await ask(app, "What port does Ollama listen on?", sid)
+    (final,) = messages(em)
+    assert final.startswith("".join(GROUNDED_OLLAMA)) and "🟢 SLM" in final
+    # the history carries the previous (extractive) turn into the prompt
+    assert len(runtime_env.requests[0]["body"]["messages"]) == 4
+
+
+@pytest.mark.asyncio
+async def test_stop_keeps_the_partial_answer(app, runtime_env: ScriptedServer) -> None:
+    import asyncio
+
+    import chainlit as cl
+
+    sid = "stop"
+    await start_chat(app, session_id=sid)
+    runtime_env.enqueue(SLM, Script([f"word{i} " for i in range(50)], chunk_delay=0.05))
+    async with cl_context(sid) as em:
+        task = asyncio.create_task(app.on_message(cl.Message(content="What port does Ollama listen on?", type="user_message")))
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if len(calls(em, "send_token")) >= 3:
+                break
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    (final,) = messages(em)
+    assert final.startswith("word0 word1 word2 ") and final.endswith("*(stopped)*")
+    assert "word49" not in final

@@ -1,0 +1,376 @@
+"""The Chainlit app in a real browser, on the scripted OpenAI-compatible backend.
+
+One app process (``chainlit run app.py --headless``, from the repo root so it
+uses the repo's ``.chainlit/config.toml``, ``chainlit.md`` and translations)
+and one headless Debian Chromium for the module; every test gets a fresh
+browser context, so a fresh Chainlit session. Both tiers point at the session's
+scripted server, whose per-model script queues the tests fill before each
+question. Each test saves a screenshot of its final state under
+``artifacts/screenshots/<test name>.png``.
+
+The embedded llama.cpp model is covered in ``test_embedded.py``; it is never
+started here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from scripted_server import Script, ScriptedServer
+
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+expect = playwright_sync.expect
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+TR_TRANSLATION = ROOT / ".chainlit" / "translations" / "tr-TR.json"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SLM = "phi-4-mini-instruct-generic-cpu"
+LLM = "gpt-oss-20b"
+TIMEOUT = 30_000  # ms, for anything the app or the browser does
+ASSISTANT = '.step[data-step-type="assistant_message"]'
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+# Copied from corpus/03-model-backends.md: grounded, and long enough (over the 600-character
+# short-answer threshold) for the SLM's answer to stand.
+GROUNDED_OLLAMA = [
+    "Ollama listens on port 11434 [Source 1]. ",
+    "Set the SLM tier to it: export RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 and export RAG_SLM_MODEL=phi4-mini. ",
+    "The assistant talks to any server that speaks the OpenAI chat completions API. ",
+    "It has two tiers: the small language model (SLM) that answers first, and the large language model (LLM) "
+    "that takes over when escalation fires. ",
+    "Foundry Local assigns its port when its service starts (often 5272, 5273 or 51211). ",
+    "Start llama-server -m model.gguf --port 8080 and set RAG_SLM_BASE_URL=http://127.0.0.1:8080/v1 [Source 1]. ",
+    "When the LLM tier is not configured or not reachable, escalation is skipped with a note and the extractive "
+    "tier answers instead.",
+]
+LLM_OLLAMA = (
+    "Ollama listens on port 11434 [Source 1]. Set the SLM tier to it with "
+    "RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 and RAG_SLM_MODEL=phi4-mini [Source 1]."
+)
+FACT = "The project codename is Zephyr-Quokka-42."
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_server(scripted_server: ScriptedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``chainlit run app.py`` on a free port, both tiers on the scripted server: (its URL, its log file).
+
+    Stopped after the module."""
+    tmp = tmp_path_factory.mktemp("e2e-app")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "CHAINLIT_")) and k != "FOUNDRY_LOCAL_ENDPOINT"}
+    env.update(
+        RAG_CACHE_DIR=str(tmp / "cache"),
+        RAG_DOCS_DIR=str(ROOT / "corpus"),
+        RAG_SLM_BASE_URL=scripted_server.base_url,
+        RAG_LLM_BASE_URL=scripted_server.base_url,
+    )
+    port = _free_port()
+    log_path = tmp / "chainlit.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "chainlit", "run", str(ROOT / "app.py"), "--headless", "--port", str(port), "--host", "127.0.0.1"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"chainlit exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"chainlit did not answer /health within 60 s:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        yield url, log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server: tuple[str, Path]) -> str:
+    return app_server[0]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def backend(scripted: ScriptedServer) -> ScriptedServer:
+    """The scripted server, queues and request log emptied (the default script answers "OK")."""
+    return scripted
+
+
+@pytest.fixture
+def open_chat(browser, app_url: str, request: pytest.FixtureRequest):
+    """``open_chat(locale=...)``: a page in a fresh browser context, on the app, with the welcome message shown."""
+    contexts = []
+
+    def _open(locale: str = "en-US", on_response=None):
+        context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(TIMEOUT)
+        contexts.append(context)
+        page = context.new_page()
+        if on_response is not None:
+            page.on("response", on_response)
+        page.goto(app_url)
+        expect(page.locator("#chat-input")).to_be_editable(timeout=TIMEOUT)
+        expect(page.locator(ASSISTANT).first).to_contain_text("Hazır:" if locale.startswith("tr") else "Ready:", timeout=TIMEOUT)
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def type_and_send(page, text: str) -> None:
+    # page.fill does not enable #chat-submit; real key presses do
+    page.click("#chat-input")
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def answered(page):
+    """Answers (messages with the metrics table) so far."""
+    return page.locator(ASSISTANT).filter(has_text="Tokens in / out")
+
+
+def ask(page, text: str):
+    """Send ``text`` and wait until its answer (the message with the metrics table) is complete."""
+    before = answered(page).count()
+    type_and_send(page, text)
+    expect(answered(page)).to_have_count(before + 1, timeout=TIMEOUT)
+    page.wait_for_selector("#stop-button", state="detached", timeout=TIMEOUT)
+    expect(page.locator(".loading-cursor")).to_have_count(0, timeout=TIMEOUT)
+    return answered(page).last
+
+
+def source_link(message, n: int):
+    return message.locator(".element-link").filter(has_text=re.compile(rf"^\s*source {n}\s*$", re.IGNORECASE)).first
+
+
+def passages_shown(side, timeout: float = TIMEOUT / 1000) -> int:
+    """How many Source passages the side view shows (each starts with a "score N" line), once it settles on one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = len(re.findall(r"(?m)^score \d", side.inner_text()))
+        if count == 1 or time.monotonic() > deadline:
+            return count
+        time.sleep(0.1)
+
+
+def prompt_text(request: dict) -> str:
+    return "\n".join(m["content"] for m in request["body"]["messages"])
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_answer_streams_and_source_link_opens_the_passage(open_chat, backend: ScriptedServer) -> None:
+    backend.enqueue(SLM, Script(GROUNDED_OLLAMA, chunk_delay=0.05))
+    page = open_chat()
+    welcome = page.locator(ASSISTANT).first
+    expect(welcome.locator("li")).to_have_count(2)  # the tiers; the closing sentence is a paragraph of its own
+    expect(welcome.locator("li").last).not_to_contain_text("Ask a question")
+    expect(welcome).to_contain_text("Ask a question")
+    answer = ask(page, "What port does Ollama listen on?")
+    expect(answer).to_contain_text("Ollama listens on port 11434")
+    expect(answer).to_contain_text("🟢 SLM")
+    expect(page.locator("#step-Retrieval")).to_contain_text("Used Retrieval")
+    assert [r["model"] for r in backend.requests] == [SLM]
+
+    # Chainlit 2.12 opens the side view by itself with every side element of the chat; the link
+    # narrows it to the one passage
+    source_link(answer, 1).click()
+    side = page.locator("#side-view-content")
+    expect(side).to_be_visible()
+    expect(side).to_contain_text("03-model-backends.md › Model backends › Ollama")
+    expect(side).to_contain_text("Ollama listens on port 11434")
+    assert passages_shown(side) == 1
+    shot(page, "test_answer_streams_and_source_link_opens_the_passage")
+
+
+def test_metrics_table_and_latency_chart_render(open_chat, backend: ScriptedServer) -> None:
+    backend.enqueue(SLM, Script(GROUNDED_OLLAMA))
+    page = open_chat()
+    answer = ask(page, "What port does Ollama listen on?")
+    table = answer.locator("table")
+    expect(table).to_be_visible()
+    headers = [h.strip() for h in table.locator("th").all_text_contents()]
+    assert headers == ["Tier", "TTFT", "Generation", "Total", "Tokens in / out", "Tokens/s", "Cost"]
+    expect(table.locator("tbody tr")).to_have_count(1)
+    expect(table.locator("tbody tr").first.locator("td").first).to_have_text("SLM")
+    chart = answer.locator(".inline-plotly")
+    expect(chart).to_be_visible(timeout=TIMEOUT)
+    expect(chart.locator(".main-svg").first).to_be_attached(timeout=TIMEOUT)  # plotly drew it
+    expect(answer.get_by_role("button", name="Session stats")).to_be_visible()
+    chart.scroll_into_view_if_needed()
+    shot(page, "test_metrics_table_and_latency_chart_render")
+
+    # the action shows the session's turns, with a chart of its own
+    answer.get_by_role("button", name="Session stats").click()
+    stats = page.locator(ASSISTANT).filter(has_text="This session so far")
+    expect(stats).to_have_count(1, timeout=TIMEOUT)
+    expect(stats.locator(".inline-plotly")).to_be_visible(timeout=TIMEOUT)
+
+
+def test_short_slm_answer_escalates_to_the_llm_and_keeps_the_draft(open_chat, backend: ScriptedServer) -> None:
+    backend.enqueue(SLM, Script(["Port 11434."]))
+    backend.enqueue(LLM, Script([LLM_OLLAMA[:50], LLM_OLLAMA[50:]]))
+    page = open_chat()
+    answer = ask(page, "What port does Ollama listen on?")
+    messages = page.locator(ASSISTANT)
+    expect(messages.filter(has_text=re.compile(r"^\s*⤴ Escalated to the LLM tier"))).to_have_count(1)
+    expect(messages.filter(has_text="Escalated to the LLM tier").first).to_contain_text("the answer was short")
+    draft = messages.filter(has_text="SLM draft")
+    expect(draft).to_have_count(1)
+    expect(draft).to_contain_text("Port 11434.")
+    expect(answer).to_contain_text("Ollama listens on port 11434")
+    expect(answer).to_contain_text("🔵 LLM")
+    rows = [r.locator("td").first.inner_text().strip() for r in answer.locator("table tbody tr").all()]
+    assert rows == ["SLM", "LLM"]
+    assert [r["model"] for r in backend.requests] == [SLM, LLM]
+    shot(page, "test_short_slm_answer_escalates_to_the_llm_and_keeps_the_draft")
+
+
+def test_an_upload_is_cited_in_its_chat_only(open_chat, backend: ScriptedServer, tmp_path: Path) -> None:
+    notes = tmp_path / "secret-notes.md"
+    notes.write_text(f"# Secret notes\n\n{FACT} Only this chat knows it.\n", encoding="utf-8")
+    page = open_chat()
+    page.set_input_files("#upload-button-input", str(notes))
+    expect(page.locator("#attachments")).to_contain_text("secret-notes.md")
+    type_and_send(page, "/stats")  # a message to carry the file; /stats answers without a model
+    added = page.locator(ASSISTANT).filter(has_text="Added")
+    expect(added).to_have_count(1, timeout=TIMEOUT)
+    expect(added).to_contain_text(re.compile(r"📎 Added secret-notes\.md to this chat: 1 passages in \d+ ms\."))
+    expect(page.locator(ASSISTANT).filter(has_text="No turns yet")).to_have_count(1, timeout=TIMEOUT)
+
+    backend.enqueue(SLM, Script(["Zephyr-Quokka-42."]))
+    backend.enqueue(LLM, Script([f"{FACT} [Source 1]"]))
+    answer = ask(page, "What is the project codename?")
+    expect(answer).to_contain_text("Zephyr-Quokka-42")
+    expect(answer).to_contain_text("🔵 LLM")
+    assert "secret-notes.md" in prompt_text(backend.requests[0])
+    source_link(answer, 1).click()
+    side = page.locator("#side-view-content")
+    expect(side).to_contain_text("secret-notes.md › Secret notes")
+    assert passages_shown(side) == 1
+    expect(side).to_contain_text("uploaded to this chat")
+    expect(side).to_contain_text(FACT)
+    shot(page, "test_an_upload_is_cited_in_its_chat_only")
+
+    # another chat (a fresh browser context) does not see the upload
+    backend.requests.clear()
+    other = open_chat()
+    answer = ask(other, "What is the project codename?")
+    other.locator("#step-Retrieval").click()
+    retrieval = other.locator(".step").filter(has=other.locator("#step-Retrieval"))
+    expect(retrieval).to_contain_text(re.compile(r"\.md › .*\(score "))  # the hits are listed...
+    expect(retrieval).not_to_contain_text("secret-notes.md")  # ...and the upload is not among them
+    expect(other.locator("body")).not_to_contain_text("Zephyr-Quokka-42")
+    assert backend.requests and all("Zephyr" not in prompt_text(r) for r in backend.requests)
+    shot(other, "test_an_upload_is_cited_in_its_chat_only-other-chat")
+
+
+def test_stop_keeps_the_partial_answer(open_chat, backend: ScriptedServer) -> None:
+    backend.enqueue(SLM, Script([f"chunk{i} " for i in range(60)], chunk_delay=0.3))
+    page = open_chat()
+    type_and_send(page, "What port does Ollama listen on?")
+    expect(page.locator(ASSISTANT).filter(has_text="chunk2")).to_have_count(1, timeout=TIMEOUT)
+    page.click("#stop-button")
+    stopped = page.locator(ASSISTANT).filter(has_text="(stopped)")
+    expect(stopped).to_have_count(1, timeout=TIMEOUT)
+    expect(stopped).to_contain_text("chunk0 chunk1 chunk2")
+    expect(stopped).not_to_contain_text("chunk59")
+    page.wait_for_selector("#stop-button", state="detached", timeout=TIMEOUT)
+    text = stopped.inner_text()
+    time.sleep(1.0)  # nothing more arrives after the stop
+    assert stopped.inner_text() == text
+    shot(page, "test_stop_keeps_the_partial_answer")
+
+    backend.enqueue(SLM, Script(GROUNDED_OLLAMA))
+    answer = ask(page, "What port does Ollama listen on?")
+    expect(answer).to_contain_text("Ollama listens on port 11434")
+    expect(page.locator(ASSISTANT).filter(has_text="(stopped)")).to_have_count(1)
+
+
+def test_turkish_locale_gets_turkish_ui_and_prompts(open_chat, backend: ScriptedServer) -> None:
+    if not TR_TRANSLATION.exists():
+        pytest.skip(f"{TR_TRANSLATION.relative_to(ROOT)} does not exist yet (the Turkish UI translation is being added)")
+    strings = json.loads(TR_TRANSLATION.read_text(encoding="utf-8"))
+    settings_bodies: list[dict] = []
+
+    def keep_settings(response) -> None:
+        if "/project/settings" in response.url and response.ok:
+            settings_bodies.append(response.json())
+
+    page = open_chat(locale="tr-TR", on_response=keep_settings)
+    expect(page.locator("#chat-input")).to_have_attribute("placeholder", strings["chat"]["input"]["placeholder"])
+    expect(page.locator("#readme-button")).to_have_text(strings["navigation"]["header"]["readme"])
+    # the starters the UI asked for are the Turkish ones (they are not on screen: the welcome message hides them)
+    assert settings_bodies, "the UI did not fetch /project/settings"
+    labels = [s["label"] for s in settings_bodies[-1]["starters"]]
+    assert "Yükseltme nasıl çalışır?" in labels and "How does escalation work?" not in labels
+
+    backend.enqueue(SLM, Script(["Varsayılan port 11434 [Source 1]."]))
+    backend.enqueue(LLM, Script(["Ollama 11434 numaralı bağlantı noktasını dinler [Source 1]."]))
+    ask(page, "Kurulum için hangi komutu çalıştırmalıyım?")
+    system_prompts = [r["body"]["messages"][0]["content"] for r in backend.requests]
+    assert system_prompts and all("Türkçe" in p and "Yalnızca aşağıdaki kaynakları kullan" in p for p in system_prompts)
+    expect(page.locator(ASSISTANT).filter(has_text="SLM taslağı")).to_have_count(1)
+    shot(page, "test_turkish_locale_gets_turkish_ui_and_prompts")
+
+
+def test_the_app_logged_no_errors(app_server: tuple[str, Path]) -> None:
+    """Runs last: a handler that raised would be logged even when the page looked fine."""
+    log = app_server[1].read_text(encoding="utf-8", errors="replace")
+    problems = [line for line in log.splitlines() if " - ERROR - " in line or line.startswith("Traceback")]
+    assert not problems, "\n".join(problems[:20]) + "\n\n" + log[-3000:]
