@@ -23,7 +23,7 @@ from chainlit.input_widget import Select, Slider, Switch
 
 from rag.charts import TIER_LABELS, latency_figure, metrics_table, session_figure, session_table
 from rag.errors import LoadError, RagError
-from rag.index import Index, Overlay, open_index
+from rag.index import Index, IndexReport, Overlay, open_index
 from rag.loading import SUPPORTED_SUFFIXES
 from rag.metrics import SessionStats
 from rag.pipeline import Assistant, Done, Escalation, Retrieved, TierEnd, TierStart, Token
@@ -76,17 +76,14 @@ _runtime: dict[str, object] = {}
 _runtime_lock = asyncio.Lock()
 
 
-async def runtime() -> tuple[Settings, Index, Tiers, str]:
+async def runtime() -> tuple[Settings, Index, Tiers, IndexReport]:
     """Settings, index and tiers, built once per process."""
     async with _runtime_lock:
         if "tiers" not in _runtime:
             settings = load_settings()
             index, report = await asyncio.to_thread(open_index, settings.docs_dir, settings.cache_dir, settings.index_config())
             tiers = await open_tiers(settings)
-            summary = f"{report.files} documents ({report.chunks} passages) from `{settings.docs_dir}`"
-            if report.skipped:
-                summary += f"; {len(report.skipped)} skipped: " + "; ".join(f"`{s.source}`: {s.reason}" for s in report.skipped[:5])
-            _runtime.update(settings=settings, index=index, tiers=tiers, summary=summary)
+            _runtime.update(settings=settings, index=index, tiers=tiers, summary=report)
     return _runtime["settings"], _runtime["index"], _runtime["tiers"], _runtime["summary"]  # type: ignore[return-value]
 
 
@@ -117,8 +114,7 @@ def _turkish() -> bool:
         return False
 
 
-@cl.set_starters
-async def starters(user=None, language=None) -> list[cl.Starter]:
+def starter_list(language: str | None) -> list[cl.Starter]:
     if str(language or "").lower().startswith("tr"):
         return [
             cl.Starter(label="Yükseltme nasıl çalışır?", message="Yükseltme (escalation) nedir, ne zaman olur?"),
@@ -131,6 +127,42 @@ async def starters(user=None, language=None) -> list[cl.Starter]:
         cl.Starter(label="Which files can I add?", message="Which document formats are supported?"),
         cl.Starter(label="What does a turn cost?", message="What does every turn show about its cost?"),
     ]
+
+
+@cl.set_starters
+async def starters(user=None, language=None) -> list[cl.Starter]:
+    return starter_list(language)
+
+
+def welcome_text(turkish: bool, report, tiers: Tiers) -> str:
+    """Which tiers are up (or what to start or set), and how many documents are indexed."""
+    docs = _runtime["settings"].docs_dir  # type: ignore[union-attr]
+    skipped = "; ".join(f"`{s.source}`: {s.reason}" for s in report.skipped[:5])
+    if turkish:
+        summary = f"`{docs}` klasöründen {report.files} belge ({report.chunks} bölüm)"
+        if report.skipped:
+            summary += f"; {len(report.skipped)} dosya atlandı: {skipped}"
+        lines = [f"**Hazır:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
+        lines.append("\nBir soru sorun, sohbete bir belge bırakın (yalnızca bu sohbette kalır) ya da `/stats` yazın.")
+    else:
+        summary = f"{report.files} documents ({report.chunks} passages) from `{docs}`"
+        if report.skipped:
+            summary += f"; {len(report.skipped)} skipped: {skipped}"
+        lines = [f"**Ready:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
+        lines.append("\nAsk a question, drop a document into the chat (it stays in this chat), or type `/stats`.")
+    return "\n".join(lines)
+
+
+@cl.set_chat_profiles
+async def chat_profiles(user=None, language=None) -> list[cl.ChatProfile]:
+    """One profile: its description is the welcome (shown with the starters, which a message would hide)."""
+    turkish = str(language or "").lower().startswith("tr")
+    try:
+        _, _, tiers, summary = await runtime()
+        description = welcome_text(turkish, summary, tiers)
+    except RagError as err:
+        description = f"**The assistant could not start:** {err}"
+    return [cl.ChatProfile(name="Grounded Assistant", markdown_description=description, icon="/public/assistant.svg", starters=starter_list(language), default=True)]
 
 
 @cl.on_chat_start
@@ -153,13 +185,7 @@ async def on_chat_start() -> None:
         Switch(id="show_draft", label="Show the SLM draft when escalating", initial=True),
     ]).send()
     cl.user_session.set("chat_settings_values", chosen)
-    if _turkish():
-        lines = [f"**Hazır:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
-        lines.append("\nBir soru sorun, sohbete bir belge bırakın (yalnızca bu sohbette kalır) ya da `/stats` yazın.")
-    else:
-        lines = [f"**Ready:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
-        lines.append("\nAsk a question, drop a document into the chat (it stays in this chat), or type `/stats`.")
-    await cl.Message(content="\n".join(lines)).send()
+    # The welcome is the chat profile's description (see chat_profiles): a message here would hide the starters.
 
 
 @cl.on_settings_update
@@ -197,6 +223,10 @@ async def on_message(message: cl.Message) -> None:
         return
     if question.lower() in ("/stats", "/istatistik"):
         await show_stats()
+        return
+    if question.lower() in ("/status", "/durum"):
+        _, _, _, summary = await runtime()
+        await cl.Message(content=welcome_text(_turkish(), summary, tiers)).send()
         return
     await answer(question, settings, index, tiers, overlay)
 

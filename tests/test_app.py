@@ -207,7 +207,10 @@ async def ask(app, text: str, session_id: str, files: list[Path] = ()):
 @pytest.mark.asyncio
 async def test_chat_start_shows_the_tiers_and_the_corpus(app, runtime_env: ScriptedServer) -> None:
     em = await start_chat(app, session_id="start")
-    (welcome,) = messages(em)
+    assert messages(em) == []  # a message would hide the starters: the welcome is the profile's description
+    (profile,) = await app.chat_profiles(None, "en-US")
+    welcome = profile.markdown_description
+    assert [s.label for s in profile.starters][0] == "How does escalation work?"
     assert welcome.startswith("**Ready:** 5 documents")
     # a blank line ends the tier list: otherwise Markdown folds the last sentence into the last bullet
     assert "(configured)\n\nAsk a question" in welcome
@@ -220,8 +223,11 @@ async def test_chat_start_shows_the_tiers_and_the_corpus(app, runtime_env: Scrip
 @pytest.mark.asyncio
 async def test_turkish_session_gets_a_turkish_welcome_and_starters(app, runtime_env: ScriptedServer) -> None:
     em = await start_chat(app, language="tr-TR", session_id="tr")
-    (welcome,) = messages(em)
-    assert welcome.startswith("**Hazır:**") and "`/stats`" in welcome
+    assert messages(em) == []
+    (profile,) = await app.chat_profiles(None, "tr-TR")
+    welcome = profile.markdown_description
+    assert welcome.startswith("**Hazır:** `") and "klasöründen 5 belge (27 bölüm)" in welcome and "`/stats`" in welcome
+    assert "Yükseltme nasıl çalışır?" in [s.label for s in profile.starters]
     labels = [s.label for s in await app.starters(None, "tr-TR")]
     assert "Yükseltme nasıl çalışır?" in labels
     assert "How does escalation work?" in [s.label for s in await app.starters(None, "en-US")]
@@ -403,7 +409,8 @@ async def test_a_failing_slm_without_llm_shows_the_error_and_quotes_the_document
 ) -> None:
     monkeypatch.delenv("RAG_LLM_BASE_URL")
     sid = "failure"
-    welcome = messages(await start_chat(app, session_id=sid))[0]
+    await start_chat(app, session_id=sid)
+    welcome = (await app.chat_profiles(None, "en-US"))[0].markdown_description
     assert "LLM: unavailable: the LLM tier is not configured (set RAG_LLM_BASE_URL)" in welcome
 
     runtime_env.enqueue(SLM, Script(status=500), Script(status=500))  # the SDK retries once

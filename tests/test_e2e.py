@@ -143,7 +143,7 @@ def backend(scripted: ScriptedServer) -> ScriptedServer:
 
 @pytest.fixture
 def open_chat(browser, app_url: str, request: pytest.FixtureRequest):
-    """``open_chat(locale=...)``: a page in a fresh browser context, on the app, with the welcome message shown."""
+    """``open_chat(locale=...)``: a page in a fresh browser context, on the app, with the welcome shown."""
     contexts = []
 
     def _open(locale: str = "en-US", on_response=None):
@@ -155,7 +155,10 @@ def open_chat(browser, app_url: str, request: pytest.FixtureRequest):
             page.on("response", on_response)
         page.goto(app_url)
         expect(page.locator("#chat-input")).to_be_editable(timeout=TIMEOUT)
-        expect(page.locator(ASSISTANT).first).to_contain_text("Hazır:" if locale.startswith("tr") else "Ready:", timeout=TIMEOUT)
+        expect(page.locator("#welcome-screen")).to_contain_text("Hazır:" if locale.startswith("tr") else "Ready:", timeout=TIMEOUT)
+        expect(page.locator("#starters")).to_be_visible(timeout=TIMEOUT)  # the welcome screen has settled
+        # the settings button appears once on_chat_start has run over the socket: the chat is live
+        expect(page.locator("#chat-settings-open-modal")).to_be_visible(timeout=TIMEOUT)
         return page
 
     yield _open
@@ -217,10 +220,12 @@ def prompt_text(request: dict) -> str:
 def test_answer_streams_and_source_link_opens_the_passage(open_chat, backend: ScriptedServer) -> None:
     backend.enqueue(SLM, Script(GROUNDED_OLLAMA, chunk_delay=0.05))
     page = open_chat()
-    welcome = page.locator(ASSISTANT).first
+    welcome = page.locator("#welcome-screen")
     expect(welcome.locator("li")).to_have_count(2)  # the tiers; the closing sentence is a paragraph of its own
     expect(welcome.locator("li").last).not_to_contain_text("Ask a question")
     expect(welcome).to_contain_text("Ask a question")
+    expect(page.locator("#starters")).to_contain_text("How does escalation work?")  # the welcome doesn't hide them
+    shot(page, "test_welcome_with_starters")
     answer = ask(page, "What port does Ollama listen on?")
     expect(answer).to_contain_text("Ollama listens on port 11434")
     expect(answer).to_contain_text("🟢 SLM")
@@ -286,7 +291,8 @@ def test_an_upload_is_cited_in_its_chat_only(open_chat, backend: ScriptedServer,
     notes.write_text(f"# Secret notes\n\n{FACT} Only this chat knows it.\n", encoding="utf-8")
     page = open_chat()
     page.set_input_files("#upload-button-input", str(notes))
-    expect(page.locator("#attachments")).to_contain_text("secret-notes.md")
+    # the attachment chip (on the welcome screen the composer has no #attachments wrapper)
+    expect(page.get_by_text("secret-notes.md").first).to_be_visible()
     type_and_send(page, "/stats")  # a message to carry the file; /stats answers without a model
     added = page.locator(ASSISTANT).filter(has_text="Added")
     expect(added).to_have_count(1, timeout=TIMEOUT)
@@ -355,10 +361,10 @@ def test_turkish_locale_gets_turkish_ui_and_prompts(open_chat, backend: Scripted
     page = open_chat(locale="tr-TR", on_response=keep_settings)
     expect(page.locator("#chat-input")).to_have_attribute("placeholder", strings["chat"]["input"]["placeholder"])
     expect(page.locator("#readme-button")).to_have_text(strings["navigation"]["header"]["readme"])
-    # the starters the UI asked for are the Turkish ones (they are not on screen: the welcome message hides them)
-    assert settings_bodies, "the UI did not fetch /project/settings"
-    labels = [s["label"] for s in settings_bodies[-1]["starters"]]
-    assert "Yükseltme nasıl çalışır?" in labels and "How does escalation work?" not in labels
+    # the Turkish starters are on screen, beside the Turkish welcome
+    expect(page.locator("#starters")).to_contain_text("Yükseltme nasıl çalışır?")
+    expect(page.locator("#starters")).not_to_contain_text("How does escalation work?")
+    expect(page.locator("#welcome-screen")).to_contain_text("klasöründen 5 belge")
 
     backend.enqueue(SLM, Script(["Varsayılan port 11434 [Source 1]."]))
     backend.enqueue(LLM, Script(["Ollama 11434 numaralı bağlantı noktasını dinler [Source 1]."]))
