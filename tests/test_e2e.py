@@ -14,6 +14,8 @@ started here.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -76,19 +78,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_server(scripted_server: ScriptedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``chainlit run app.py`` on a free port, both tiers on the scripted server: (its URL, its log file).
-
-    Stopped after the module."""
-    tmp = tmp_path_factory.mktemp("e2e-app")
+@contextlib.contextmanager
+def _run_app(tmp: Path, **settings: str) -> Iterator[tuple[str, Path]]:
+    """``chainlit run app.py`` on a free port with these RAG_* settings: (its URL, its log file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "CHAINLIT_")) and k != "FOUNDRY_LOCAL_ENDPOINT"}
-    env.update(
-        RAG_CACHE_DIR=str(tmp / "cache"),
-        RAG_DOCS_DIR=str(ROOT / "corpus"),
-        RAG_SLM_BASE_URL=scripted_server.base_url,
-        RAG_LLM_BASE_URL=scripted_server.base_url,
-    )
+    env.update(RAG_CACHE_DIR=str(tmp / "cache"), RAG_DOCS_DIR=str(ROOT / "corpus"), **settings)
     port = _free_port()
     log_path = tmp / "chainlit.log"
     with log_path.open("wb") as log:
@@ -118,6 +112,13 @@ def app_server(scripted_server: ScriptedServer, tmp_path_factory: pytest.TempPat
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def app_server(scripted_server: ScriptedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The app with both tiers on the scripted server; stopped after the module."""
+    with _run_app(tmp_path_factory.mktemp("e2e-app"), RAG_SLM_BASE_URL=scripted_server.base_url, RAG_LLM_BASE_URL=scripted_server.base_url) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -380,3 +381,23 @@ def test_the_app_logged_no_errors(app_server: tuple[str, Path]) -> None:
     log = app_server[1].read_text(encoding="utf-8", errors="replace")
     problems = [line for line in log.splitlines() if " - ERROR - " in line or line.startswith("Traceback")]
     assert not problems, "\n".join(problems[:20]) + "\n\n" + log[-3000:]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python[server] is not installed")
+def test_one_real_turn_on_the_embedded_model(browser, tmp_path: Path) -> None:
+    """Nothing configured: the app starts the embedded llama.cpp server with the packaged model."""
+    with _run_app(tmp_path) as (url, log_path):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(TIMEOUT)
+        page = context.new_page()
+        page.goto(url)
+        expect(page.locator("#welcome-screen")).to_contain_text("(embedded)", timeout=120_000)
+        expect(page.locator("#chat-settings-open-modal")).to_be_visible(timeout=120_000)
+        answer = ask(page, "What port does Ollama listen on?")
+        expect(answer).to_contain_text("11434")
+        rows = [r.locator("td").first.inner_text().strip() for r in answer.locator("table tbody tr").all()]
+        assert rows[0] == "SLM"  # the embedded model answered first (the extractive tier may quote after it)
+        expect(page.locator(".inline-plotly").last).to_be_visible()
+        shot(page, "test_one_real_turn_on_the_embedded_model")
+        context.close()
+        assert "Traceback" not in log_path.read_text(errors="replace")
