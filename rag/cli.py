@@ -294,6 +294,32 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
     click.echo(json.dumps(rows))
 
 
+@cli.command(name="eval")
+@click.option("--qa", "qa_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Question set, JSON Lines (default: ../shared/eval/dev_qa.jsonl).")
+@_docs_option
+@click.option("--answers", is_flag=True, help="Also run the answering pipeline on every question (temperature 0).")
+@click.option("--judge", is_flag=True, help="Score each answer 1-5 (coherence, factuality, brevity) with the LLM tier.")
+@click.option("--calibrate", is_flag=True, help="Find the thresholds that best separate the set; print the settings to use.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("eval-report"), show_default=True, help="Folder for report.json and report.html.")
+def eval_command(qa_path: Path | None, docs: Path | None, answers: bool, judge: bool, calibrate: bool, out: Path) -> None:
+    """Evaluate retrieval (and answers) on a question set; write report.json and report.html."""
+    from rag.evalrun import run_eval
+    from rag.evaluation import load_qa
+    from rag.report import markdown_summary, write_report
+
+    settings = _settings(docs)
+    qa_path = qa_path or Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "dev_qa.jsonl"
+    qa = load_qa(qa_path)
+    if not settings.docs_dir.is_dir():
+        from rag.errors import DocsError
+
+        raise DocsError(f"The docs folder {settings.docs_dir} does not exist: pass --docs DIR (a folder, or one with en/ and tr/ inside).")
+    report = _run(run_eval(settings, qa, settings.docs_dir, answers=answers or judge, judge=judge, calibrate=calibrate))
+    json_path, html_path = write_report(report, out)
+    click.echo(markdown_summary(report))
+    click.echo(f"\nwrote {json_path} and {html_path}", err=True)
+
+
 @cli.command(name="serve-local")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port on 127.0.0.1 (default: RAG_EMBEDDED_PORT, or a free one).")
 def serve_local(port: int | None) -> None:

@@ -1,0 +1,257 @@
+"""Evaluation on a question set: retrieval metrics, answer metrics, calibration.
+
+Pure functions over plain records; ``rag.evalrun`` runs the index and the
+pipeline to produce them, ``rag.report`` writes them out.
+
+Definitions (the dev set's README): for a question with gold files,
+``evidence@k`` is 1 when any of the top-k passages contains any answer phrase
+(case- and whitespace-insensitive), ``file_hit@k`` when any of them comes from a
+gold file; ``mrr`` is the mean of 1/rank of the first passage with evidence
+(0 when none in the retrieved list). Unanswerable questions (no gold files)
+only count in the answer metrics: a correct refusal, or a wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from rag.errors import ConfigError
+
+__all__ = [
+    "AnswerRow",
+    "QAItem",
+    "RetrievalRow",
+    "answer_metrics",
+    "best_threshold",
+    "has_phrase",
+    "load_qa",
+    "norm",
+    "percentile",
+    "retrieval_metrics",
+]
+
+KS = (1, 3, 5)
+
+
+class QAItem(BaseModel):
+    """One line of a QA file (the format of ../shared/eval/dev_qa.jsonl)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    lang: str = "en"
+    question: str
+    gold: list[str] = []
+    answer_phrases: list[str] = []
+    kind: str = "fact"
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.gold)
+
+
+def load_qa(path: Path) -> list[QAItem]:
+    """Parse a JSON Lines QA file; a bad line fails with its number and what is wrong."""
+    items: list[QAItem] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise ConfigError(f"Cannot read the question file {path}: {err.strerror or err}. Pass --qa FILE.") from err
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(QAItem.model_validate(json.loads(line)))
+        except (json.JSONDecodeError, ValidationError) as err:
+            raise ConfigError(f"{path}:{number}: not a valid question ({str(err).splitlines()[0]}); see ../shared/eval/README.md for the format.") from err
+    if not items:
+        raise ConfigError(f"{path} has no questions: one JSON object per line, see ../shared/eval/README.md.")
+    return items
+
+
+def norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def has_phrase(text: str, phrases: Iterable[str]) -> bool:
+    t = norm(text)
+    return any(norm(p) in t for p in phrases if p.strip())
+
+
+@dataclass
+class RetrievalRow:
+    id: str
+    lang: str
+    kind: str
+    sources: list[str]  # retrieved, in rank order
+    evidence: list[bool]  # per retrieved passage: holds an answer phrase
+    gold: list[str]
+
+    def file_hit(self, k: int) -> bool:
+        return any(any(s.endswith(g) for g in self.gold) for s in self.sources[:k])  # as ../shared/tools/retrieval_score.py
+
+    def evidence_at(self, k: int) -> bool:
+        return any(self.evidence[:k])
+
+    @property
+    def reciprocal_rank(self) -> float:
+        for rank, ok in enumerate(self.evidence, 1):
+            if ok:
+                return 1.0 / rank
+        return 0.0
+
+
+def _retrieval_block(rows: Sequence[RetrievalRow]) -> dict[str, float | int]:
+    n = len(rows)
+    out: dict[str, float | int] = {"n": n}
+    for k in KS:
+        out[f"file_hit@{k}"] = round(sum(r.file_hit(k) for r in rows) / n, 3) if n else 0.0
+        out[f"evidence@{k}"] = round(sum(r.evidence_at(k) for r in rows) / n, 3) if n else 0.0
+    out["mrr"] = round(sum(r.reciprocal_rank for r in rows) / n, 3) if n else 0.0
+    return out
+
+
+def retrieval_metrics(rows: Sequence[RetrievalRow]) -> dict[str, object]:
+    """Overall, per language and per kind (answerable questions only)."""
+    rows = [r for r in rows if r.gold]
+    langs = sorted({r.lang for r in rows})
+    kinds = sorted({r.kind for r in rows})
+    return {
+        "overall": _retrieval_block(rows),
+        "by_lang": {lang: _retrieval_block([r for r in rows if r.lang == lang]) for lang in langs},
+        "by_kind": {kind: _retrieval_block([r for r in rows if r.kind == kind]) for kind in kinds},
+        "failures": [
+            {"id": r.id, "lang": r.lang, "gold": r.gold, "retrieved": r.sources[:5]}
+            for r in rows if not r.evidence_at(5)
+        ],
+    }
+
+
+@dataclass
+class AnswerRow:
+    id: str
+    lang: str
+    answerable: bool
+    tier: str
+    answer: str
+    grounded: bool  # answerable: holds an answer phrase, or strong lexical support from the sources
+    refused: bool  # says the documents don't cover it
+    escalated: bool
+    reasons: list[str]
+    tiers: list[dict[str, object]]  # per-tier metrics as JSON
+    cost: float
+    llm_only_cost: float
+    judge: dict[str, object] | None = None
+    support: float = 0.0
+    phrase: bool = False  # holds an answer phrase (stricter than grounded: quoting is always "supported")
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    vals = sorted(v for v in values if v is not None)
+    if not vals:
+        return None
+    index = min(len(vals) - 1, max(0, int(round(q / 100 * (len(vals) - 1)))))
+    return round(float(vals[index]), 1)
+
+
+def answer_metrics(rows: Sequence[AnswerRow]) -> dict[str, object]:
+    answerable = [r for r in rows if r.answerable]
+    unanswerable = [r for r in rows if not r.answerable]
+    per_tier: dict[str, dict[str, object]] = {}
+    for tier in ("slm", "llm", "extractive"):
+        sub = [r for r in answerable if r.tier == tier]
+        per_tier[tier] = {
+            "answered": len(sub),
+            "grounded": sum(r.grounded for r in sub),
+            "with_answer_phrase": sum(r.phrase for r in sub),
+            "grounded_rate": round(sum(r.grounded for r in sub) / len(sub), 3) if sub else None,
+        }
+    latency: dict[str, dict[str, float | None]] = {}
+    for tier in ("slm", "llm", "extractive"):
+        metrics = [t for r in rows for t in r.tiers if t.get("tier") == tier]
+        if not metrics:
+            continue
+        latency[tier] = {
+            f"{name}_{q}": percentile([float(m[name]) for m in metrics if m.get(name) is not None], int(q[1:]))
+            for name in ("ttft_ms", "generation_ms", "total_ms")
+            for q in ("p50", "p95")
+        }
+    reasons: dict[str, int] = {}
+    for r in rows:
+        for reason in r.reasons:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    cost = sum(r.cost for r in rows)
+    llm_only = sum(r.llm_only_cost for r in rows)
+    judged = [r.judge for r in rows if r.judge]
+    rubric = None
+    if judged:
+        rubric = {
+            key: round(sum(float(j[key]) for j in judged) / len(judged), 2)
+            for key in ("coherence", "factuality", "brevity")
+        }
+        rubric["n"] = len(judged)
+    return {
+        "questions": len(rows),
+        "answerable": len(answerable),
+        "grounded": sum(r.grounded for r in answerable),
+        "grounded_rate": round(sum(r.grounded for r in answerable) / len(answerable), 3) if answerable else None,
+        "with_answer_phrase": sum(r.phrase for r in answerable),
+        "per_tier": per_tier,
+        "unanswerable": len(unanswerable),
+        "correct_refusals": sum(r.refused for r in unanswerable),
+        "wrong_answers_on_unanswerable": sum(not r.refused for r in unanswerable),
+        "refusals_on_answerable": sum(r.refused for r in answerable),
+        "escalation_rate": round(sum(r.escalated for r in rows) / len(rows), 3) if rows else 0.0,
+        "escalation_reasons": reasons,
+        "latency_ms": latency,
+        "prompt_tokens": sum(int(t.get("prompt_tokens", 0)) for r in rows for t in r.tiers),
+        "completion_tokens": sum(int(t.get("completion_tokens", 0)) for r in rows for t in r.tiers),
+        "cost": round(cost, 6),
+        "llm_only_cost": round(llm_only, 6),
+        "saving": round(llm_only - cost, 6),
+        "rubric": rubric,
+    }
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    accuracy: float  # balanced accuracy: mean of the two classes' recalls
+    positives_kept: int
+    negatives_rejected: int
+    scores: list[tuple[float, bool]] = field(default_factory=list)
+
+
+def best_threshold(scores: Sequence[tuple[float, bool]], higher_is_positive: bool = True) -> Threshold:
+    """The cut that best separates positives from negatives (balanced accuracy).
+
+    Candidates are midpoints between neighbouring distinct scores; among equally
+    good cuts the midpoint of the widest gap is taken, which generalizes best.
+    """
+    pos = [s for s, p in scores if p]
+    neg = [s for s, p in scores if not p]
+    if not pos or not neg:
+        raise ConfigError("Calibration needs both kinds of examples (answerable and unanswerable, or grounded and not).")
+    values = sorted({s for s, _ in scores})
+    candidates = [values[0] - 1e-6] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6]
+    best: tuple[float, float, float] | None = None  # (accuracy, gap, value)
+    for i, cut in enumerate(candidates):
+        kept = sum((s >= cut) if higher_is_positive else (s <= cut) for s in pos)
+        rejected = sum((s < cut) if higher_is_positive else (s > cut) for s in neg)
+        accuracy = (kept / len(pos) + rejected / len(neg)) / 2
+        gap = (values[i] - values[i - 1]) if 0 < i < len(values) else 0.0
+        key = (round(accuracy, 9), gap, cut)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    assert best is not None
+    accuracy, _, value = best
+    kept = sum((s >= value) if higher_is_positive else (s <= value) for s in pos)
+    rejected = sum((s < value) if higher_is_positive else (s > value) for s in neg)
+    return Threshold(round(value, 4), round(accuracy, 4), kept, rejected, list(scores))
