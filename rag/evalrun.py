@@ -111,11 +111,13 @@ async def run_eval(
         report["answers"] = answer_metrics(answer_rows)
         report["answer_rows"] = [row.__dict__ for row in answer_rows]
     if calibrate:
-        cut = best_threshold(confidences)
-        calibration: dict[str, object] = {
-            "RAG_MIN_COVERAGE": {"value": cut.value, "balanced_accuracy": cut.accuracy,
-                                 "answerable_kept": cut.positives_kept, "unanswerable_flagged": cut.negatives_rejected},
-        }
+        calibration: dict[str, object] = {}
+        if any(a for _, a in confidences) and not all(a for _, a in confidences):
+            cut = best_threshold(confidences)
+            calibration["RAG_MIN_COVERAGE"] = {"value": cut.value, "balanced_accuracy": cut.accuracy,
+                                               "answerable_kept": cut.positives_kept, "unanswerable_flagged": cut.negatives_rejected}
+        else:  # noted, not raised: the answers and the report above are still worth writing
+            notes.append("RAG_MIN_COVERAGE not calibrated: the set needs both answerable and unanswerable questions")
         if drafts and any(g for _, g in drafts) and not all(g for _, g in drafts):
             cut = best_threshold(drafts)
             calibration["RAG_MIN_SUPPORT"] = {"value": cut.value, "balanced_accuracy": cut.accuracy,

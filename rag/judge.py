@@ -31,7 +31,7 @@ _OBJECT_RE = re.compile(r"\{.*?\}", re.S)
 def parse_scores(reply: str) -> dict[str, object] | None:
     for match in _OBJECT_RE.finditer(reply):
         try:
-            data = json.loads(match.group(0))
+            data = json.loads(match.group(0), strict=False)  # a judge may put a raw newline in "reason"
         except json.JSONDecodeError:
             continue
         try:
