@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 import logging
+import os
+import secrets
 from pathlib import Path
 
 import chainlit as cl
@@ -85,6 +88,30 @@ async def runtime() -> tuple[Settings, Index, Tiers, IndexReport]:
             tiers = await open_tiers(settings)
             _runtime.update(settings=settings, index=index, tiers=tiers, summary=report)
     return _runtime["settings"], _runtime["index"], _runtime["tiers"], _runtime["summary"]  # type: ignore[return-value]
+
+
+def _login_users() -> dict[str, str]:
+    try:
+        return load_settings().users()
+    except RagError:  # a bad setting is reported when the chat starts
+        return {}
+
+
+_USERS = _login_users()
+if _USERS:  # RAG_AUTH_USERS: Chainlit's password login, off by default
+    settings_at_start = load_settings()
+    # Chainlit signs its login cookie with CHAINLIT_AUTH_SECRET and refuses to start without one.
+    os.environ.setdefault(
+        "CHAINLIT_AUTH_SECRET",
+        settings_at_start.auth_secret.get_secret_value() if settings_at_start.auth_secret else secrets.token_urlsafe(32),
+    )
+
+    @cl.password_auth_callback
+    async def login(username: str, password: str) -> cl.User | None:
+        expected = _USERS.get(username)
+        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
+            return None
+        return cl.User(identifier=username, metadata={"provider": "password"})
 
 
 @cl.data_layer

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import openai
@@ -36,7 +36,7 @@ class TierConfig:
     tier: str  # "slm" or "llm"
     base_url: str
     model: str
-    api_key: str = "not-needed"
+    api_key: str = field(default="not-needed", repr=False)  # never in a repr, a log or an error
     timeout: float = 60.0
     max_tokens: int = 256
     temperature: float = 0.0

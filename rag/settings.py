@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # --- the SLM tier: answers first. No base URL: Foundry Local if found, else the embedded server.
     slm_base_url: str | None = Field(None, description="OpenAI-compatible base URL of the SLM, e.g. http://127.0.0.1:11434/v1")
     slm_model: str = Field("phi-4-mini", min_length=1, description="model id or alias (resolved against /v1/models)")
-    slm_api_key: str = Field("not-needed", description="API key of the SLM server, if it wants one")
+    slm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key of the SLM server, if it wants one (never printed)")
     slm_timeout: float = Field(60.0, gt=0, le=3600, description="seconds before an SLM request gives up")
     slm_max_tokens: int = Field(256, ge=1, le=32768)
     slm_temperature: float = Field(0.0, ge=0, le=2)
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # --- the LLM tier: takes over when escalation fires. No base URL: escalation is skipped, with a note.
     llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL of the LLM tier")
     llm_model: str = Field("gpt-oss-20b", min_length=1)
-    llm_api_key: str = Field("not-needed")
+    llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key of the LLM tier (never printed)")
     llm_timeout: float = Field(120.0, gt=0, le=3600)
     llm_max_tokens: int = Field(512, ge=1, le=32768)
     llm_temperature: float = Field(0.0, ge=0, le=2)
@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     topic_keywords: Annotated[list[str], NoDecode] = Field(default_factory=list, description="questions naming one of these escalate")
     history_tokens: int = Field(600, ge=0, le=100000, description="budget for recent turns in the prompt")
 
+    # --- optional login for shared deployments (off by default)
+    auth_users: SecretStr | None = Field(
+        None, description="'user:password' pairs, comma-separated: turns on Chainlit's password login (never printed)"
+    )
+    auth_secret: SecretStr | None = Field(None, description="secret that signs login cookies (default: a new one per start)")
+
     # --- prices per 1,000 tokens (hypothetical cloud prices, for the cost estimate only)
     slm_price_prompt: float = Field(0.0001, ge=0, description="USD per 1k prompt tokens on the SLM tier (hypothetical)")
     slm_price_completion: float = Field(0.0004, ge=0, description="USD per 1k completion tokens on the SLM tier (hypothetical)")
@@ -106,6 +112,19 @@ class Settings(BaseSettings):
     @classmethod
     def _history(cls, value: object) -> object:
         return Path("off") if isinstance(value, str) and value.strip().lower() in ("off", "none", "") else value
+
+    def users(self) -> dict[str, str]:
+        """Login users and passwords from ``RAG_AUTH_USERS`` (empty: login is off)."""
+        if self.auth_users is None:
+            return {}
+        pairs = {}
+        for item in self.auth_users.get_secret_value().split(","):
+            if item.strip():
+                name, sep, password = item.strip().partition(":")
+                if not sep or not name or not password:
+                    raise ConfigError("Invalid setting: RAG_AUTH_USERS must be 'user:password' pairs separated by commas.")
+                pairs[name] = password
+        return pairs
 
     def history_path(self) -> Path | None:
         """Where chat history is stored, or None when it is switched off."""

@@ -113,7 +113,7 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool) -> N
     if settings.slm_prompt != "auto":
         profile = settings.slm_prompt
     config = TierConfig(
-        "slm", url, model, settings.slm_api_key, settings.slm_timeout, settings.slm_max_tokens, settings.slm_temperature,
+        "slm", url, model, settings.slm_api_key.get_secret_value(), settings.slm_timeout, settings.slm_max_tokens, settings.slm_temperature,
         profile, Prices(settings.slm_price_prompt, settings.slm_price_completion), env,
     )
     client = TierClient(config)
@@ -136,7 +136,7 @@ async def _open_llm(settings: Settings, tiers: Tiers) -> None:
         tiers.statuses.append(TierStatus("llm", False, model=settings.llm_model, note="the LLM tier is not configured (set RAG_LLM_BASE_URL)"))
         return
     config = TierConfig(
-        "llm", settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout,
+        "llm", settings.llm_base_url, settings.llm_model, settings.llm_api_key.get_secret_value(), settings.llm_timeout,
         settings.llm_max_tokens, settings.llm_temperature, "chat",
         Prices(settings.llm_price_prompt, settings.llm_price_completion), "RAG_LLM_BASE_URL",
     )

@@ -401,3 +401,59 @@ def test_one_real_turn_on_the_embedded_model(browser, tmp_path: Path) -> None:
         shot(page, "test_one_real_turn_on_the_embedded_model")
         context.close()
         assert "Traceback" not in log_path.read_text(errors="replace")
+
+
+EVIL = (
+    "# Evil notes\n\nThe vault code is Owl-Lantern-7. <img src=x onerror=\"window.__xss='img'\">\n\n"
+    "<script>window.__xss = 'script'</script>\n\n"
+    "[Open the vault](javascript:window.__xss='link') and <b onmouseover=\"window.__xss='hover'\">hover here</b>.\n"
+)
+
+
+def test_document_and_model_html_never_runs_in_the_browser(open_chat, backend: ScriptedServer, tmp_path: Path) -> None:
+    """Uploaded text, quoted passages and model output are shown as text: no script, handler or javascript: link runs."""
+    evil = tmp_path / "evil-notes.md"
+    evil.write_text(EVIL, encoding="utf-8")
+    page = open_chat()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.set_input_files("#upload-button-input", str(evil))
+    expect(page.get_by_text("evil-notes.md").first).to_be_visible()
+    type_and_send(page, "/stats")
+    expect(page.locator(ASSISTANT).filter(has_text="Added")).to_have_count(1, timeout=TIMEOUT)
+    backend.enqueue(SLM, Script(['The vault code is Owl-Lantern-7 [Source 1]. <img src=x onerror="window.__xss=\'model\'">'] + [" More."] * 120))
+    answer = ask(page, "What is the vault code?")
+    expect(answer).to_contain_text("Owl-Lantern-7")
+    source_link(answer, 1).click()
+    expect(page.locator("#side-view-content")).to_contain_text("vault code")
+    for link in page.locator("#side-view-content a, .step a").all():  # a javascript: link must not survive as a link
+        assert not (link.get_attribute("href") or "").lower().startswith("javascript:")
+    page.locator("text=hover here").first.hover() if page.locator("text=hover here").count() else None
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__xss") is None
+    assert dialogs == []
+    assert page.locator('.step img[src="x"], #side-view-content img[src="x"]').count() == 0
+    shot(page, "test_document_and_model_html_never_runs_in_the_browser")
+
+
+def test_login_when_users_are_configured(browser, tmp_path: Path) -> None:
+    """RAG_AUTH_USERS turns login on: a wrong password gets nothing, anonymous uploads are refused."""
+    with _run_app(tmp_path, RAG_AUTH_USERS="alice:wonderland", RAG_SLM_BASE_URL="http://127.0.0.1:9/v1", RAG_HISTORY_DB="off") as (url, _):
+        refused = httpx.post(f"{url}/project/file", params={"session_id": "anonymous"},
+                             files={"file": ("a.md", b"# A\n\nsecret", "text/markdown")}, timeout=10)
+        assert refused.status_code == 401
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.set_default_timeout(TIMEOUT)
+        page = context.new_page()
+        page.goto(url)
+        page.fill("#email", "alice")
+        page.fill("#password", "not-the-password")
+        page.click("button[type=submit]")
+        page.wait_for_timeout(1500)
+        assert page.locator("#chat-input").count() == 0
+        expect(page.locator("#password")).to_be_visible()
+        shot(page, "test_login_wrong_password")
+        page.fill("#password", "wonderland")
+        page.click("button[type=submit]")
+        expect(page.locator("#chat-input")).to_be_visible(timeout=TIMEOUT)
+        context.close()
