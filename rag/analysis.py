@@ -8,6 +8,8 @@ matches the passages that contain any inflection of it. Per language:
 - Unicode word tokens (letters and digits); a suffix after an apostrophe is
   dropped ("Foundry Local'ın" -> "foundry", "local");
 - stopwords removed, then Snowball stemming (PyStemmer);
+- scripts written without spaces (Chinese, Japanese) are cut into overlapping
+  character pairs, so a query finds a passage that shares a two-character word;
 - Turkish words are ASCII-folded (ı->i, ş->s, ...) and cut to their first four
   letters instead, so that text typed without Turkish letters ("nasil"),
   English loan words with a capital I ("AI" -> "aı") and the many suffixes of
@@ -37,6 +39,8 @@ _APOSTROPHE_SUFFIX_RE = re.compile(r"(\w)(?:['’]\w+)+")  # after a letter: not
 _TURKISH_ASCII = str.maketrans("ıiğşçöüâîû", "iigscouaiu")
 # Letters that (nearly) only Turkish uses among the languages we meet here.
 _TURKISH_LETTERS = frozenset("ğşıİĞŞ")
+# Han, Hiragana, Katakana (and their compatibility blocks): written without spaces between words.
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _FENCED_RE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1", re.M | re.S)
 _INLINE_CODE_RE = re.compile(r"`[^`\n]*`")
 
@@ -90,6 +94,21 @@ def _turkish_stem(word: str) -> tuple[str, ...]:
     return (word.translate(_TURKISH_ASCII)[:TURKISH_PREFIX],)
 
 
+def _cjk_terms(word: str) -> tuple[str, ...]:
+    """A token holding Chinese or Japanese text: its character pairs (other parts kept whole)."""
+    out: list[str] = []
+    pos = 0
+    for m in _CJK_RE.finditer(word):
+        if m.start() > pos:
+            out.append(word[pos : m.start()])
+        run = m.group()
+        out.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
+        pos = m.end()
+    if pos < len(word):
+        out.append(word[pos:])
+    return tuple(out)
+
+
 class Analyzer:
     """Turns text into index terms; remembers each word's stem per language.
 
@@ -134,6 +153,10 @@ class Analyzer:
         stop = STOPWORDS.get(lang, frozenset())
         todo = [w for w in missing if w not in stop]
         cache.update(dict.fromkeys(stop.intersection(missing), ()))
+        if not all(map(str.isascii, todo)):  # an all-ASCII batch of new words skips the CJK check
+            cjk = [w for w in todo if _CJK_RE.search(w)]
+            cache.update(zip(cjk, map(_cjk_terms, cjk)))
+            todo = [w for w in todo if not _CJK_RE.search(w)]
         if lang == "tr":
             cache.update(zip(todo, map(_turkish_stem, todo)))
             return
@@ -142,6 +165,8 @@ class Analyzer:
         cache.update(zip(todo, [(stem,) for stem in stems]))
 
     def _stem_one(self, word: str, lang: str) -> tuple[str, ...]:
+        if _CJK_RE.search(word):
+            return _cjk_terms(word)
         if lang == "tr":
             return _turkish_stem(word)
         stemmer = self._stemmer(lang)

@@ -15,6 +15,7 @@ since that would repeat text the user already saw.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ def classify(err: Exception, config: TierConfig, streaming: bool = False) -> Bac
         return err
     if isinstance(err, (openai.APITimeoutError, httpx.TimeoutException)):
         return BackendTimeout(f"{where} did not answer within {config.timeout:g} s: check the server, or raise the timeout{hint}.", config.tier, config.base_url)
+    if streaming and isinstance(err, json.JSONDecodeError):  # the SDK parses each SSE line as JSON
+        return BackendError(f"{where} sent a malformed stream (a line that is not JSON: {err}); the partial answer is kept.", config.tier, config.base_url)
     if streaming and isinstance(err, (openai.APIConnectionError, httpx.TransportError)):
         return BackendError(f"{where} broke off the answer mid-stream ({type(err).__name__}); the partial answer is kept.", config.tier, config.base_url)
     if isinstance(err, (openai.APIConnectionError, httpx.TransportError)):

@@ -23,12 +23,12 @@ from rag.bm25 import BM25Params, Segment, Stats
 from rag.cache import CACHE_VERSION, CachedIndex, FileRecord, cache_folder, read_cache, write_cache
 from rag.chunking import Chunk, ChunkConfig, chunk_document
 from rag.errors import DocsError, LoadError
-from rag.loading import DEFAULT_MAX_BYTES, Document, Skipped, iter_files, load_bytes, load_file
+from rag.loading import DEFAULT_MAX_BYTES, Document, Skipped, iter_files, load_bytes, load_file, upload_name
 from rag.tokens import count_tokens
 
 __all__ = ["Index", "IndexConfig", "IndexReport", "Overlay", "analyze_chunk_terms", "open_index"]
 
-ANALYZER_VERSION = 6
+ANALYZER_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -189,8 +189,12 @@ class Overlay:
         return chunks
 
     def add_bytes(self, name: str, data: bytes) -> list[Chunk]:
-        """Parse an upload and add it; raises ``LoadError`` with the reason."""
-        return self.add(load_bytes(name, data, self.base.config.max_bytes))
+        """Parse an upload and add it; raises ``LoadError`` with the reason.
+
+        ``name`` comes from the client: its source is the plain file name that
+        ``upload_name`` makes of it (no folders, no control characters, bounded).
+        """
+        return self.add(load_bytes(upload_name(name), data, self.base.config.max_bytes))
 
     def remove(self, source: str) -> bool:
         with self._lock:

@@ -34,6 +34,7 @@ __all__ = [
     "load_bytes",
     "load_file",
     "load_folder",
+    "upload_name",
 ]
 
 SUPPORTED_SUFFIXES = frozenset(
@@ -43,6 +44,8 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 # A DOCX is a zip: refuse to unpack more than this many times its size (zip bombs).
 _MAX_UNPACK_RATIO = 100
 _MAX_UNPACK_BYTES = 512 * 1024 * 1024
+# An upload's name is shown and used as its source: a plain name of at most this many characters.
+MAX_NAME_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,9 @@ def iter_files(root: Path, ignore: tuple[Path, ...] = ()) -> tuple[list[Path], l
         dirnames[:] = sorted(
             d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in ignored
         )
+        for d in dirnames:  # os.walk does not follow linked folders: say so for those that lead outside
+            if (here / d).is_symlink() and not (here / d).resolve().is_relative_to(root):
+                refused.append(Skipped(_relative(here / d, root), "a link to a folder outside the docs folder"))
         for name in sorted(filenames):
             if name.startswith(".") or Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
                 continue
@@ -164,6 +170,24 @@ def load_bytes(source: str, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> 
     return Document(source, _normalize(title).strip(), pages, markup, hashlib.sha256(data).hexdigest())
 
 
+def upload_name(name: str) -> str:
+    """A plain file name for an uploaded file's ``name`` (which the client chose).
+
+    Only the last path component is kept (``/`` and ``\\`` both separate), control
+    and other unprintable characters (NUL, bidi overrides) are dropped, and a long
+    name is cut to ``MAX_NAME_CHARS`` keeping its suffix. Nothing is left: "upload".
+    """
+    name = "".join(ch for ch in unicodedata.normalize("NFC", name) if ch.isprintable())
+    name = re.split(r"[/\\]", name)[-1].strip()
+    if name in ("", ".", ".."):
+        return "upload"
+    if len(name) > MAX_NAME_CHARS:
+        suffix = PurePosixPath(name).suffix
+        suffix = suffix if len(suffix) <= 16 else ""
+        name = name[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
+    return name
+
+
 # ---------------------------------------------------------------- decoding
 
 _BOMS = (
@@ -178,14 +202,14 @@ _CP1254_MARKERS = frozenset(b"\xd0\xdd\xde\xf0\xfd\xfe")
 def decode_text(data: bytes) -> str:
     """Decode text bytes: BOMs, then UTF-8, then cp1254 (Turkish) or cp1252.
 
+    Text with a BOM, and UTF-8 with a few broken bytes among its valid non-ASCII
+    characters, are decoded with U+FFFD for the broken bytes rather than refused
+    or read as a legacy code page (which would garble every valid character).
     Raises ``LoadError`` for binary content (NUL bytes or many control bytes).
     """
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            try:
-                return data.decode(codec)
-            except UnicodeDecodeError as err:
-                raise LoadError(f"invalid {codec} text ({err.reason})") from err
+            return data.decode(codec, errors="replace")
     head = data[:8192]
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
     if b"\x00" in head or controls > len(head) // 20:
@@ -194,6 +218,12 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    text = data.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd")
+    valid = len(text) - len(text.encode("ascii", errors="ignore")) - broken  # valid non-ASCII characters
+    # legacy code-page text almost never holds a valid UTF-8 multi-byte sequence
+    if valid >= broken:
+        return text
     if _CP1254_MARKERS.intersection(data):
         return data.decode("cp1254", errors="replace")
     return data.decode("cp1252", errors="replace")
@@ -318,6 +348,7 @@ class _HtmlToMarkdown(HTMLParser):
         self.out: list[str] = []
         self.title = ""
         self._skip = 0
+        self._code = 0  # inside script/style/...: not text even within <title> (which sits in the skipped <head>)
         self._in_title = False
         self._pre = 0
         self._cells: list[str] | None = None
@@ -325,6 +356,7 @@ class _HtmlToMarkdown(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self._SKIP:
             self._skip += 1
+            self._code += tag != "head"
         elif tag == "title":
             self._in_title = True
         elif re.fullmatch(r"h[1-6]", tag):
@@ -344,6 +376,8 @@ class _HtmlToMarkdown(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in self._SKIP:
             self._skip = max(0, self._skip - 1)
+            if tag != "head":
+                self._code = max(0, self._code - 1)
         elif tag == "title":
             self._in_title = False
         elif re.fullmatch(r"h[1-6]", tag):
@@ -359,7 +393,8 @@ class _HtmlToMarkdown(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
-            self.title += data
+            if not self._code:
+                self.title += data
         elif self._skip:
             return
         elif self._cells is not None and self._cells:

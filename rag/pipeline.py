@@ -9,6 +9,9 @@
     Escalation  reasons fired; whether the LLM takes over or why it could not
     Done        the final answer, which tier gave it, sources, draft, metrics
 
+An empty question gets only a ``Done`` (tier "none") that asks for one; no model
+is called. A question over ``MAX_QUESTION_CHARS`` is cut to that, with a note.
+
 The chain: SLM -> LLM when the policy escalates -> extractive when the LLM tier
 is missing, fails, or its answer is ungrounded too. Nothing streamed is ever
 taken back: an escalated turn keeps the SLM's text as the draft.
@@ -106,6 +109,14 @@ class Done:
 
 Event = Retrieved | TierStart | Token | TierEnd | Escalation | Done
 
+# A question longer than this is cut (with a note): it is sent to both tiers, and a
+# pasted document as a "question" would crowd out the sources and blow the prompt.
+MAX_QUESTION_CHARS = 4000
+ASK_FOR_A_QUESTION = {
+    "en": "Please type a question about your documents.",
+    "tr": "Lütfen belgelerinizle ilgili bir soru yazın.",
+}
+
 
 @dataclass
 class AssistantConfig:
@@ -143,6 +154,18 @@ class Assistant:
         policy = cfg.policy if escalate is None else Policy(escalate, cfg.policy.short_chars, cfg.policy.min_support, cfg.policy.topics, cfg.policy.enabled)
         mode = mode or cfg.mode
         turn = TurnMetrics(mode=mode, llm_prices=cfg.llm_prices)
+        notes: list[str] = []
+
+        if not question.strip():  # nothing to search for or to ask a model: say what is needed
+            lang = cfg.language if cfg.language in ASK_FOR_A_QUESTION else self.index.main_language
+            answer = ASK_FOR_A_QUESTION.get(lang, ASK_FOR_A_QUESTION["en"])
+            turn.answered_by = "none"
+            turn.total_ms = (time.perf_counter() - started) * 1000
+            yield Done(answer, "none", False, [], None, [], False, turn, ["the question is empty: no model was called"])
+            return
+        if len(question) > MAX_QUESTION_CHARS:
+            notes.append(f"the question was cut to its first {MAX_QUESTION_CHARS:,} characters (it had {len(question):,})")
+            question = question[:MAX_QUESTION_CHARS]
 
         result = search(self.index, question, cfg.top_k, overlay=overlay, language=cfg.language, min_coverage=cfg.min_coverage)
         turn.retrieval_ms = result.elapsed_ms
@@ -158,7 +181,6 @@ class Assistant:
 
         draft: str | None = None
         reasons: list[str] = []
-        notes: list[str] = []
         final_text, final_tier = "", "extractive"
 
         # 1. the SLM

@@ -383,26 +383,6 @@ def test_the_app_logged_no_errors(app_server: tuple[str, Path]) -> None:
     assert not problems, "\n".join(problems[:20]) + "\n\n" + log[-3000:]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python[server] is not installed")
-def test_one_real_turn_on_the_embedded_model(browser, tmp_path: Path) -> None:
-    """Nothing configured: the app starts the embedded llama.cpp server with the packaged model."""
-    with _run_app(tmp_path) as (url, log_path):
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(TIMEOUT)
-        page = context.new_page()
-        page.goto(url)
-        expect(page.locator("#welcome-screen")).to_contain_text("(embedded)", timeout=120_000)
-        expect(page.locator("#chat-settings-open-modal")).to_be_visible(timeout=120_000)
-        answer = ask(page, "What port does Ollama listen on?")
-        expect(answer).to_contain_text("11434")
-        rows = [r.locator("td").first.inner_text().strip() for r in answer.locator("table tbody tr").all()]
-        assert rows[0] == "SLM"  # the embedded model answered first (the extractive tier may quote after it)
-        expect(page.locator(".inline-plotly").last).to_be_visible()
-        shot(page, "test_one_real_turn_on_the_embedded_model")
-        context.close()
-        assert "Traceback" not in log_path.read_text(errors="replace")
-
-
 EVIL = (
     "# Evil notes\n\nThe vault code is Owl-Lantern-7. <img src=x onerror=\"window.__xss='img'\">\n\n"
     "<script>window.__xss = 'script'</script>\n\n"
@@ -434,6 +414,30 @@ def test_document_and_model_html_never_runs_in_the_browser(open_chat, backend: S
     assert dialogs == []
     assert page.locator('.step img[src="x"], #side-view-content img[src="x"]').count() == 0
     shot(page, "test_document_and_model_html_never_runs_in_the_browser")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python[server] is not installed")
+def test_one_real_turn_on_the_embedded_model(browser, tmp_path: Path) -> None:
+    """Nothing configured: the app starts the embedded llama.cpp server with the packaged model.
+
+    Tests that run an app of their own come last in this module: a Chainlit app deletes
+    ``<app root>/.files`` when it stops, which the module's shared app uses for uploads.
+    """
+    with _run_app(tmp_path) as (url, log_path):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(TIMEOUT)
+        page = context.new_page()
+        page.goto(url)
+        expect(page.locator("#welcome-screen")).to_contain_text("(embedded)", timeout=120_000)
+        expect(page.locator("#chat-settings-open-modal")).to_be_visible(timeout=120_000)
+        answer = ask(page, "What port does Ollama listen on?")
+        expect(answer).to_contain_text("11434")
+        rows = [r.locator("td").first.inner_text().strip() for r in answer.locator("table tbody tr").all()]
+        assert rows[0] == "SLM"  # the embedded model answered first (the extractive tier may quote after it)
+        expect(page.locator(".inline-plotly").last).to_be_visible()
+        shot(page, "test_one_real_turn_on_the_embedded_model")
+        context.close()
+        assert "Traceback" not in log_path.read_text(errors="replace")
 
 
 def test_login_when_users_are_configured(browser, tmp_path: Path) -> None:
