@@ -96,7 +96,9 @@ async def send(page, text: str) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=180_000)  # under load a turn takes far longer than Playwright's 5 s default
 
     backend = ScriptedServer(["phi-4-mini-instruct-generic-cpu", "gpt-oss-20b"]).start()
     # every SLM answer is short (it escalates), every LLM answer ungrounded: the extractive tier
