@@ -186,19 +186,15 @@ class Assistant:
         # 1. the SLM
         slm_text, slm_failed = "", True
         if self.slm is not None:
-            yield TierStart("slm", self.slm.config.model)
-            finished = None
-            async for event in self.slm.stream(slm_prompt, temperature=temperature):
-                if isinstance(event, Delta):
-                    yield Token("slm", event.text)
-                else:
-                    finished = event
-            assert finished is not None
-            slm_text, slm_failed = finished.text, finished.error is not None
-            turn.tiers.append(finished.metrics)
-            yield TierEnd("slm", slm_text, finished.metrics, str(finished.error) if finished.error else None)
-            if finished.error:
-                notes.append(f"SLM: {finished.error}")
+            end: TierEnd | None = None
+            async for event in _tier_events(self.slm, "slm", slm_prompt, temperature):
+                end = event if isinstance(event, TierEnd) else end
+                yield event
+            assert end is not None
+            slm_text, slm_failed = end.text, end.error is not None
+            turn.tiers.append(end.metrics)
+            if end.error:
+                notes.append(f"SLM: {end.error}")
         else:
             notes.append("no SLM tier is available")
         slm_support = support(slm_text, source_texts, self.index.analyzer, lang).score if slm_text.strip() else 0.0
@@ -216,19 +212,15 @@ class Assistant:
             if self.llm is not None:
                 yield Escalation(reasons, mode, "llm")
                 prompt = refine_prompt(full_prompt, slm_text, lang) if (mode == "refine" and slm_text.strip()) else full_prompt
-                yield TierStart("llm", self.llm.config.model, ", ".join(reasons))
-                finished = None
-                async for event in self.llm.stream(prompt, temperature=temperature):
-                    if isinstance(event, Delta):
-                        yield Token("llm", event.text)
-                    else:
-                        finished = event
-                assert finished is not None
-                llm_text = finished.text
-                turn.tiers.append(finished.metrics)
-                yield TierEnd("llm", llm_text, finished.metrics, str(finished.error) if finished.error else None)
-                if finished.error:
-                    notes.append(f"LLM: {finished.error}; the extractive tier answers instead")
+                end = None
+                async for event in _tier_events(self.llm, "llm", prompt, temperature, ", ".join(reasons)):
+                    end = event if isinstance(event, TierEnd) else end
+                    yield event
+                assert end is not None
+                llm_text = end.text
+                turn.tiers.append(end.metrics)
+                if end.error:
+                    notes.append(f"LLM: {end.error}; the extractive tier answers instead")
                 else:
                     refusal = is_refusal(llm_text)
                     grounded = support(llm_text, source_texts, self.index.analyzer, lang).score >= policy.min_support
@@ -260,6 +252,19 @@ class Assistant:
         turn.answered_by = final_tier
         turn.total_ms = (time.perf_counter() - started) * 1000
         yield Done(final_text, final_tier, bool(reasons), reasons, draft, hits, covered, turn, notes)
+
+
+async def _tier_events(client: TierClient, tier: str, prompt, temperature: float | None, reason: str = "") -> AsyncIterator[Event]:
+    """One model tier's events: its start, its tokens as they stream, its end (text, metrics, error)."""
+    yield TierStart(tier, client.config.model, reason)
+    finished: Finished | None = None
+    async for event in client.stream(prompt, temperature=temperature):
+        if isinstance(event, Delta):
+            yield Token(tier, event.text)
+        else:
+            finished = event
+    assert finished is not None
+    yield TierEnd(tier, finished.text, finished.metrics, str(finished.error) if finished.error else None)
 
 
 def _word_pieces(text: str) -> list[str]:
