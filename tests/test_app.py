@@ -29,30 +29,13 @@ from unittest.mock import AsyncMock, Mock
 import pytest
 import pytest_asyncio
 from scripted_server import Script, ScriptedServer
+from helpers import FACT, GROUNDED_OLLAMA, LLM_OLLAMA
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"
 
-# Long (over the 600-character short-answer threshold) and copied from corpus/03-model-backends.md,
-# so the SLM's answer stands: grounded, not short, not a refusal.
-GROUNDED_OLLAMA = [
-    "Ollama listens on port 11434 [Source 1]. ",
-    "Set the SLM tier to it: export RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 and export RAG_SLM_MODEL=phi4-mini. ",
-    "The assistant talks to any server that speaks the OpenAI chat completions API. ",
-    "It has two tiers: the small language model (SLM) that answers first, and the large language model (LLM) "
-    "that takes over when escalation fires. ",
-    "Foundry Local assigns its port when its service starts (often 5272, 5273 or 51211). ",
-    "Start llama-server -m model.gguf --port 8080 and set RAG_SLM_BASE_URL=http://127.0.0.1:8080/v1 [Source 1]. ",
-    "When the LLM tier is not configured or not reachable, escalation is skipped with a note and the extractive "
-    "tier answers instead.",
-]
-LLM_OLLAMA = (
-    "Ollama listens on port 11434 [Source 1]. Set the SLM tier to it with "
-    "RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 and RAG_SLM_MODEL=phi4-mini [Source 1]."
-)
-FACT = "The project codename is Zephyr-Quokka-42."
 
 
 @pytest.fixture(scope="module")

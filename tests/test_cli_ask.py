@@ -9,14 +9,12 @@ stderr. The human-readable ``ask`` output is checked in-process with ``CliRunner
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from scripted_server import Script, ScriptedServer
+from helpers import clean_env, rag
 
 from rag.backends import free_port
 from rag.cli import cli
@@ -28,15 +26,6 @@ SLM_ANSWER = ["Foundry Local listens ", "on port 5273. [Source 1]"]
 LLM_ANSWER = ["Foundry Local listens on port 5273 by default; ", "start it with the foundry service start command. [Source 1]"]
 
 
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "FOUNDRY_LOCAL_ENDPOINT"}
-    env["RAG_CACHE_DIR"] = str(tmp_path / "cache")
-    env.update(extra)
-    return env
-
-
-def rag(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rag", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def requests_to(server: ScriptedServer, model: str) -> list[dict]:

@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 from scripted_server import Script, ScriptedServer
+from helpers import FACT, GROUNDED_OLLAMA, LLM_OLLAMA
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 expect = playwright_sync.expect
@@ -49,24 +50,6 @@ ASSISTANT = '.step[data-step-type="assistant_message"]'
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
 
-# Copied from corpus/03-model-backends.md: grounded, and long enough (over the 600-character
-# short-answer threshold) for the SLM's answer to stand.
-GROUNDED_OLLAMA = [
-    "Ollama listens on port 11434 [Source 1]. ",
-    "Set the SLM tier to it: export RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 and export RAG_SLM_MODEL=phi4-mini. ",
-    "The assistant talks to any server that speaks the OpenAI chat completions API. ",
-    "It has two tiers: the small language model (SLM) that answers first, and the large language model (LLM) "
-    "that takes over when escalation fires. ",
-    "Foundry Local assigns its port when its service starts (often 5272, 5273 or 51211). ",
-    "Start llama-server -m model.gguf --port 8080 and set RAG_SLM_BASE_URL=http://127.0.0.1:8080/v1 [Source 1]. ",
-    "When the LLM tier is not configured or not reachable, escalation is skipped with a note and the extractive "
-    "tier answers instead.",
-]
-LLM_OLLAMA = (
-    "Ollama listens on port 11434 [Source 1]. Set the SLM tier to it with "
-    "RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 and RAG_SLM_MODEL=phi4-mini [Source 1]."
-)
-FACT = "The project codename is Zephyr-Quokka-42."
 
 
 # ------------------------------------------------------------------ fixtures

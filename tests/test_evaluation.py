@@ -11,14 +11,12 @@ real ``python -m rag`` subprocess with a clean environment.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from scripted_server import Script, ScriptedServer
+from helpers import clean_env, rag
 
 from rag.errors import ConfigError
 from rag.evalrun import docs_for, run_eval
@@ -659,15 +657,6 @@ def test_markdown_summary_retrieval_only() -> None:
 # ---------------------------------------------------------------- rag eval
 
 
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "FOUNDRY_LOCAL_ENDPOINT"}
-    env["RAG_CACHE_DIR"] = str(tmp_path / "cache")
-    env.update(extra)
-    return env
-
-
-def rag(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rag", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def write_qa(path: Path, items: list[QAItem]) -> Path:
