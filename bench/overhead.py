@@ -29,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.backends import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path  # noqa: E402
+from rag.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path  # noqa: E402
 from rag.client import TierClient, TierConfig  # noqa: E402
 from rag.escalation import Policy  # noqa: E402
 from rag.index import open_index  # noqa: E402

@@ -128,18 +128,30 @@ def _run(coro):
 @_docs_option
 @click.option("--escalate", type=click.Choice(["auto", "always", "never"]), default=None, help="Escalation to the LLM tier (default: RAG_ESCALATE, auto).")
 @click.option("--mode", type=click.Choice(["refine", "regenerate"]), default=None, help="How the LLM takes over (default: RAG_ESCALATION_MODE).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: answer, tier, escalated, sources, metrics.")
-def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None, as_json: bool) -> None:
-    """Answer QUESTION from the documents, streaming it to stdout."""
-    from rag.pipeline import Assistant, Done, Escalation, TierEnd, TierStart, Token
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: answer, tier, escalated, sources, reasoning per tier, metrics.")
+@click.option("--quiet", "-q", is_flag=True, help="Don't print a reasoning model's thinking (it goes to stderr otherwise).")
+def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None, as_json: bool, quiet: bool) -> None:
+    """Answer QUESTION from the documents, streaming it to stdout (a model's thinking to stderr)."""
+    import time
+
+    from rag.pipeline import Assistant, Done, Escalation, Thinking, TierEnd, TierStart, Token
     from rag.tiers import assistant_config, open_tiers
 
     settings = _settings(docs)
     index, _ = _open(settings)
+    show_thinking = not (quiet or as_json)
 
     async def go() -> int:
         tiers = await open_tiers(settings)
         degraded = False
+        thinking_since: float | None = None  # a tier is thinking (shown on stderr) since then
+
+        def end_thinking() -> None:
+            nonlocal thinking_since
+            if thinking_since is not None and show_thinking:
+                click.echo(f"\n[thought for {time.perf_counter() - thinking_since:.1f} s]", err=True)
+            thinking_since = None
+
         try:
             for status in tiers.statuses:
                 click.echo(status.line(), err=True)
@@ -147,15 +159,26 @@ def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None
             assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note)
             done = None
             async for event in assistant.ask(question, escalate=escalate, mode=mode):
-                if isinstance(event, Token) and not as_json:
-                    click.echo(event.text, nl=False)
+                if isinstance(event, Thinking):
+                    if thinking_since is None:
+                        thinking_since = time.perf_counter()
+                        if show_thinking:
+                            click.echo(f"[{event.tier.upper()} thinking]", err=True)
+                    if show_thinking:
+                        click.echo(event.text, nl=False, err=True)
+                elif isinstance(event, Token):
+                    end_thinking()
+                    if not as_json:
+                        click.echo(event.text, nl=False)
                 elif isinstance(event, TierStart) and event.reason and not as_json:
                     click.echo(f"\n[{event.tier.upper()} takes over: {event.reason}]", err=True)
                 elif isinstance(event, Escalation) and event.skipped:
                     click.echo(f"\n[escalation needed ({', '.join(event.reasons)}) but skipped: {event.skipped}]", err=True)
-                elif isinstance(event, TierEnd) and event.error:
-                    degraded = True
-                    click.echo(f"\n[{event.tier.upper()} failed: {event.error}]", err=True)
+                elif isinstance(event, TierEnd):
+                    end_thinking()
+                    if event.error:
+                        degraded = True
+                        click.echo(f"\n[{event.tier.upper()} failed: {event.error}]", err=True)
                 elif isinstance(event, Done):
                     done = event
             assert done is not None
@@ -167,15 +190,13 @@ def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None
                 for n, hit in enumerate(done.hits, 1):
                     click.echo(f"[Source {n}] {hit.source} › {hit.heading} ({hit.score:.2f})")
                 m = done.metrics
+                thought = f" ({m.reasoning_tokens} thinking)" if m.reasoning_tokens else ""
                 click.echo(
                     f"retrieval {m.retrieval_ms:.1f} ms, prep {m.prep_ms:.1f} ms, total {m.total_ms:.0f} ms, "
-                    f"tokens {m.prompt_tokens} in / {m.completion_tokens} out, cost ${m.cost:.6f}", err=True,
+                    f"tokens {m.prompt_tokens} in / {m.completion_tokens} out{thought}, cost ${m.cost:.6f}", err=True,
                 )
                 for t in m.tiers:
-                    tps = f"{t.tokens_per_s:.1f} tok/s" if t.tokens_per_s else "-"
-                    ttft = f"{t.ttft_ms:.0f} ms" if t.ttft_ms is not None else "-"
-                    est = " (estimated)" if t.estimated else ""
-                    click.echo(f"  {t.tier}: ttft {ttft}, generation {t.generation_ms:.0f} ms, {tps}, {t.prompt_tokens}/{t.completion_tokens} tokens{est}", err=True)
+                    click.echo("  " + _tier_line(t), err=True)
             return 3 if degraded else 0
         finally:
             await tiers.aclose()
@@ -183,6 +204,24 @@ def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None
     code = _run(go())
     if code:
         sys.exit(code)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def _tier_line(t) -> str:
+    """One tier's timings and tokens, thinking apart: ``llm: ttft 80 ms, first answer 2400 ms, thinking 2300 ms, ...``."""
+    tps = f"{t.tokens_per_s:.1f} answer tok/s" if t.tokens_per_s else "-"
+    est = " (estimated)" if t.estimated else ""
+    if not (t.reasoning_tokens or t.thinking_ms):
+        return f"{t.tier}: ttft {_ms(t.ttft_ms)}, generation {t.generation_ms:.0f} ms, {tps}, {t.prompt_tokens}/{t.completion_tokens} tokens{est}"
+    split = "≈" if t.reasoning_estimated else ""
+    return (
+        f"{t.tier}: ttft {_ms(t.ttft_ms)}, first answer token {_ms(t.ttfa_ms)}, thinking {t.thinking_ms:.0f} ms, "
+        f"answer generation {t.generation_ms:.0f} ms, {tps}, {t.prompt_tokens}/{t.completion_tokens} tokens{est} "
+        f"({split}{t.reasoning_tokens} thinking + {split}{t.answer_tokens} answer)"
+    )
 
 
 def _require_slm(tiers) -> None:
@@ -197,7 +236,7 @@ def _require_slm(tiers) -> None:
 @click.option("--prompt", envvar="COMPARE_PROMPT", default="Explain in two sentences what an edge AI model is.", show_default=True, help="Prompt sent to both tiers (env COMPARE_PROMPT).")
 def compare(prompt: str) -> None:
     """The workshop's model comparison: the same prompt on the SLM and LLM tiers; JSON."""
-    from rag.client import Delta, Finished
+    from rag.client import Finished
     from rag.prompts import Prompt
     from rag.tiers import open_tiers
 
@@ -219,9 +258,12 @@ def compare(prompt: str) -> None:
                         finished = event
                 assert finished is not None
                 row = {"tier": client.config.tier, "model": client.config.model, "available": True, **finished.metrics.to_json()}
-                row["sample"] = finished.text[:300]
+                row["sample"] = finished.text[:300]  # the answer; the thinking is apart
+                row["reasoning"] = finished.reasoning[:300]
+                if finished.error is not None:
+                    row["error"] = str(finished.error)
                 rows.append(row)
-                click.echo(f"{client.config.tier}: {client.config.model}: ttft {row['ttft_ms']} ms, total {row['total_ms']} ms, tok/s {row['tokens_per_s']}", err=True)
+                click.echo(f"{client.config.model}: " + _tier_line(finished.metrics), err=True)
             return rows
         finally:
             await tiers.aclose()
@@ -233,9 +275,9 @@ def compare(prompt: str) -> None:
 @click.option("--models", envvar="BENCH_MODELS", default="", help="Comma list of model ids on the SLM server (env BENCH_MODELS; default: the SLM's model).")
 @click.option("--rounds", envvar="BENCH_ROUNDS", type=click.IntRange(1, 1000), default=3, show_default=True, help="Measured rounds per model (env BENCH_ROUNDS).")
 @click.option("--prompt", envvar="BENCH_PROMPT", default="List three benefits of running language models on the edge.", show_default=True, help="Prompt (env BENCH_PROMPT).")
-@click.option("--stream/--no-stream", envvar="BENCH_STREAM", default=True, show_default=True, help="Stream (needed for TTFT) (env BENCH_STREAM).")
+@click.option("--stream/--no-stream", envvar="BENCH_STREAM", default=True, show_default=True, help="Stream (needed for TTFT and tok/s); --no-stream times whole responses (env BENCH_STREAM).")
 def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
-    """The workshop's benchmark: a warm-up, then ROUNDS per model; p50/p95 latency, TTFT, tok/s."""
+    """The workshop's benchmark: a warm-up, then ROUNDS per model; p50/p95 latency, TTFT, first answer token, answer tok/s."""
     import statistics
 
     from rag.client import Finished, TierClient, TierConfig
@@ -258,9 +300,12 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
                 try:
                     for i in range(rounds + 1):  # round 0 warms the model up
                         finished = None
-                        async for event in client.stream(p):
-                            if isinstance(event, Finished):
-                                finished = event
+                        if stream:
+                            async for event in client.stream(p):
+                                if isinstance(event, Finished):
+                                    finished = event
+                        else:
+                            finished = await client.complete(p)
                         assert finished is not None
                         if finished.error:
                             raise finished.error
@@ -280,17 +325,22 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
                     "model": name, "rounds": rounds, "stream": stream,
                     "latency_p50_ms": pct([m.total_ms for m in samples], 50), "latency_p95_ms": pct([m.total_ms for m in samples], 95),
                     "ttft_p50_ms": pct([m.ttft_ms for m in samples], 50), "ttft_p95_ms": pct([m.ttft_ms for m in samples], 95),
+                    "ttfa_p50_ms": pct([m.ttfa_ms for m in samples], 50), "ttfa_p95_ms": pct([m.ttfa_ms for m in samples], 95),
                     "tokens_per_s_median": round(statistics.median(tps), 2) if tps else None,
                     "completion_tokens_median": statistics.median([m.completion_tokens for m in samples]),
+                    "reasoning_tokens_median": statistics.median([m.reasoning_tokens for m in samples]),
                 })
             return rows
         finally:
             await tiers.aclose()
 
     rows = _run(go())
-    click.echo("model | latency p50/p95 ms | ttft p50/p95 ms | tok/s", err=True)
+    click.echo("model | latency p50/p95 ms | ttft p50/p95 ms | first answer token p50/p95 ms | answer tok/s", err=True)
     for r in rows:
-        click.echo(f"{r['model']} | {r['latency_p50_ms']}/{r['latency_p95_ms']} | {r['ttft_p50_ms']}/{r['ttft_p95_ms']} | {r['tokens_per_s_median']}", err=True)
+        click.echo(
+            f"{r['model']} | {r['latency_p50_ms']}/{r['latency_p95_ms']} | {r['ttft_p50_ms']}/{r['ttft_p95_ms']} "
+            f"| {r['ttfa_p50_ms']}/{r['ttfa_p95_ms']} | {r['tokens_per_s_median']}", err=True,
+        )
     click.echo(json.dumps(rows))
 
 
@@ -326,7 +376,7 @@ def serve_local(port: int | None) -> None:
     """Run the embedded llama.cpp server with the packaged model until Ctrl-C."""
     import time
 
-    from rag.backends import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
+    from rag.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
 
     settings = _settings(None)
     model = EMBEDDED_MODELS[settings.embedded_model]

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     slm_timeout: float = Field(60.0, gt=0, le=3600, description="seconds before an SLM request gives up")
     slm_max_tokens: int = Field(256, ge=1, le=32768)
     slm_temperature: float = Field(0.0, ge=0, le=2)
+    slm_reasoning_effort: Literal["low", "medium", "high"] | None = Field(
+        None, description="reasoning_effort sent to a reasoning SLM (low|medium|high); unset or empty: not sent"
+    )
     slm_prompt: Literal["auto", "chat", "completion"] = Field(
         "auto", description="prompt profile: chat (instruction models) or completion (base models); auto: by backend"
     )
@@ -66,6 +69,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(120.0, gt=0, le=3600)
     llm_max_tokens: int = Field(512, ge=1, le=32768)
     llm_temperature: float = Field(0.0, ge=0, le=2)
+    llm_reasoning_effort: Literal["low", "medium", "high"] | None = Field(
+        "low", description="reasoning_effort sent to the LLM tier (low keeps gpt-oss-20b fast); empty: not sent"
+    )
     foundry_local_endpoint: str | None = Field(
         None, validation_alias=AliasChoices("FOUNDRY_LOCAL_ENDPOINT", "RAG_FOUNDRY_LOCAL_ENDPOINT"),
         description="the workshop's variable: Foundry Local's base URL",
@@ -77,6 +83,11 @@ class Settings(BaseSettings):
         None, description="SQLite file for chat history (default: chat-history.db in the cache folder; 'off' disables)"
     )
     embedded_port: int = Field(0, ge=0, le=65535, description="port of the embedded server (0: a free one)")
+    embedded_extra_buffers: bool = Field(
+        False,
+        description="let llama.cpp repack the embedded model's weights for this CPU (CPU_REPACK, AMX): "
+        "off by default because the AMX path crashes on some Xeons; a crash restarts it with this off",
+    )
 
     # --- escalation: decided after the SLM's answer is complete
     escalate: Literal["auto", "always", "never"] = Field("auto", description="auto: the policy decides")
@@ -106,6 +117,13 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:5273/v1")
+        return value
+
+    @field_validator("slm_reasoning_effort", "llm_reasoning_effort", mode="before")
+    @classmethod
+    def _effort(cls, value: object) -> object:
+        if isinstance(value, str):  # RAG_LLM_REASONING_EFFORT= (empty): send none
+            return value.strip().lower() or None
         return value
 
     @field_validator("history_db", mode="before")

