@@ -1,12 +1,27 @@
-"""The model client: one OpenAI-compatible tier, streamed, timed and counted.
+"""The model client: one OpenAI-compatible tier, streamed (or not), timed and counted.
 
 ``TierClient.stream(prompt)`` is an async generator of ``Delta`` (text as it
-arrives) ending with exactly one ``Finished`` (the whole text, the tier's
-metrics, and the error if the stream broke). A failure never raises out of the
-generator mid-answer: whatever was streamed before it is in ``Finished.text``,
-so the caller can keep the partial answer. Failures are classified by the SDK's
-exception types (``APITimeoutError``, ``APIConnectionError``, ``APIStatusError``),
-never by message text.
+arrives, each marked ``answer`` or ``reasoning``) ending with exactly one
+``Finished`` (the answer, the thinking apart from it, the tier's metrics, and
+the error if the stream broke). ``complete(prompt)`` is the same request without
+streaming, returning the ``Finished``. A failure never raises out of either:
+whatever was streamed before it is in ``Finished.text``, so the caller can keep
+the partial answer. Failures are classified by the SDK's exception types
+(``APITimeoutError``, ``APIConnectionError``, ``APIStatusError``), never by
+message text.
+
+Reasoning models: every chunk goes through one ``rag.reasoning.ReasoningParser``,
+whatever the shape (a ``reasoning_content`` or ``reasoning`` field, Harmony
+markup or ``<think>`` tags in the content), in both prompt profiles. Thinking is
+never part of ``Finished.text``. A model that hits ``max_tokens`` while still
+thinking (``finish_reason == "length"``, no answer) ends with
+``ReasoningBudgetExhausted``, which names the settings to change.
+
+``reasoning_effort`` (``TierConfig.reasoning_effort``, or per call) is sent as
+the OpenAI parameter on the chat profile (the completion profile is for base
+models, which have none). A server that answers HTTP 400 to a request carrying
+it is asked once more without it; when that succeeds, the client stops sending
+it and says so in ``Finished.note``.
 
 Retries: the SDK retries only before a response starts (connection errors,
 429/5xx), when nothing has been shown yet; a stream that breaks is not retried,
@@ -16,6 +31,7 @@ since that would repeat text the user already saw.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,12 +40,35 @@ import httpx
 import openai
 from openai import AsyncOpenAI
 
-from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed
+from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed, ReasoningBudgetExhausted
 from rag.metrics import Prices, TierMetrics
 from rag.prompts import Prompt
+from rag.reasoning import ANSWER, REASONING, ReasoningParser, split_message
 from rag.tokens import count_tokens
 
-__all__ = ["Delta", "Finished", "TierClient", "TierConfig", "classify", "resolve_model"]
+__all__ = [
+    "REASONING_EFFORTS",
+    "USE_CONFIG",
+    "Delta",
+    "Finished",
+    "TierClient",
+    "TierConfig",
+    "classify",
+    "model_key",
+    "resolve_model",
+]
+
+REASONING_EFFORTS = ("low", "medium", "high")
+
+
+class _UseConfig:
+    """Sentinel: use the tier's configured value (as httpx's ``USE_CLIENT_DEFAULT``)."""
+
+    def __repr__(self) -> str:
+        return "USE_CONFIG"
+
+
+USE_CONFIG = _UseConfig()
 
 
 @dataclass(frozen=True)
@@ -44,19 +83,23 @@ class TierConfig:
     profile: str = "chat"  # "chat" or "completion" (see rag.prompts)
     prices: Prices = Prices()
     env_hint: str = ""  # which setting points at this server, for error messages
+    reasoning_effort: str | None = None  # "low" | "medium" | "high"; None: not sent (the server's default)
 
 
 @dataclass(frozen=True)
 class Delta:
     text: str
+    kind: str = ANSWER  # "answer", or "reasoning": the model's thinking, never part of the answer
 
 
 @dataclass(frozen=True)
 class Finished:
-    text: str
+    text: str  # the answer, without the thinking
     metrics: TierMetrics
     error: BackendError | None = None
     finish_reason: str | None = None
+    reasoning: str = ""  # the thinking, apart from the answer ("" for a model that does not think)
+    note: str | None = None  # worth telling the user, but not an error (e.g. reasoning_effort was dropped)
 
 
 def classify(err: Exception, config: TierConfig, streaming: bool = False) -> BackendError:
@@ -91,11 +134,75 @@ def classify(err: Exception, config: TierConfig, streaming: bool = False) -> Bac
     return BackendError(f"{where} failed: {type(err).__name__}: {err}", config.tier, config.base_url)
 
 
+class _Timeline:
+    """When the first and last piece of each kind arrived (perf_counter seconds) -> the metrics' timings."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.first: float | None = None
+        self.first_of: dict[str, float] = {}
+        self.last_of: dict[str, float] = {}
+
+    def mark(self, kind: str, now: float) -> None:
+        if self.first is None:
+            self.first = now
+        self.first_of.setdefault(kind, now)
+        self.last_of[kind] = now
+
+    def fill(self, metrics: TierMetrics) -> None:
+        if self.first is None:
+            return
+        metrics.ttft_ms = (self.first - self.started) * 1000
+        first_answer = self.first_of.get(ANSWER)
+        if first_answer is not None:
+            metrics.ttfa_ms = (first_answer - self.started) * 1000
+            metrics.generation_ms = (self.last_of[ANSWER] - first_answer) * 1000
+        first_thought = self.first_of.get(REASONING)
+        if first_thought is not None and (first_answer is None or first_thought < first_answer):
+            until = first_answer if first_answer is not None else self.last_of[REASONING]
+            metrics.thinking_ms = (until - first_thought) * 1000
+
+
+def _reasoning_field(obj: object) -> str | None:
+    """The thinking a delta or message carries in a field: ``reasoning_content`` or ``reasoning`` (aliases: one is kept)."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(obj, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _count(metrics: TierMetrics, usage: object | None, prompt_text: str, answer: str, reasoning: str) -> None:
+    """Token counts: the server's usage when it sent one, else tiktoken (flagged); thinking split off either way.
+
+    With usage but no ``completion_tokens_details.reasoning_tokens`` (llama.cpp, Ollama), the server's
+    completion count is split between thinking and answer in the proportion tiktoken finds in the two texts.
+    """
+    if usage is not None:
+        metrics.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        metrics.completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        details = getattr(usage, "completion_tokens_details", None)
+        reported = int(getattr(details, "reasoning_tokens", 0) or 0) if details is not None else 0
+        if reported > 0:
+            metrics.reasoning_tokens = min(reported, metrics.completion_tokens)
+        elif reasoning.strip():
+            thought, said = count_tokens([reasoning, answer])
+            metrics.reasoning_tokens = round(metrics.completion_tokens * thought / (thought + said)) if thought + said else 0
+            metrics.reasoning_estimated = True
+    else:
+        metrics.prompt_tokens, said, thought = count_tokens([prompt_text, answer, reasoning])
+        metrics.completion_tokens = said + thought
+        metrics.reasoning_tokens = thought
+        metrics.estimated = True
+        metrics.reasoning_estimated = thought > 0
+
+
 class TierClient:
-    """Streams completions from one OpenAI-compatible server."""
+    """Streams (or completes) requests to one OpenAI-compatible server."""
 
     def __init__(self, config: TierConfig, http_client: httpx.AsyncClient | None = None) -> None:
         self.config = config
+        self.effort_rejected = False  # the server refused reasoning_effort once: it is not sent again
         self._client = AsyncOpenAI(
             base_url=config.base_url,
             api_key=config.api_key or "not-needed",
@@ -107,46 +214,110 @@ class TierClient:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def stream(self, prompt: Prompt, max_tokens: int | None = None, temperature: float | None = None) -> AsyncIterator[Delta | Finished]:
+    # ------------------------------------------------------------------ requests
+
+    def _limit(self, prompt: Prompt, max_tokens: int | None) -> int:
+        limit = max_tokens or self.config.max_tokens
+        return min(limit, prompt.completion_max_tokens) if self.config.profile == "completion" else limit
+
+    def _effort(self, override: str | None | _UseConfig) -> str | None:
+        value = self.config.reasoning_effort if isinstance(override, _UseConfig) else override
+        if self.effort_rejected or self.config.profile == "completion":
+            return None
+        return value or None
+
+    def _prompt_text(self, prompt: Prompt) -> str:
+        return prompt.text if self.config.profile == "completion" else "\n".join(m["content"] for m in prompt.messages)
+
+    async def _request(self, prompt: Prompt, stream: bool, limit: int, temperature: float, effort: str | None):  # noqa: ANN202 - the SDK's stream or response
+        cfg = self.config
+        options: dict[str, object] = {"stream_options": {"include_usage": True}} if stream else {}
+        if cfg.profile == "completion":
+            return await self._client.completions.create(
+                model=cfg.model, prompt=prompt.text, stream=stream, stop=prompt.stop, max_tokens=limit, temperature=temperature, **options,  # type: ignore[call-overload]
+            )
+        if effort is not None:
+            options["reasoning_effort"] = effort
+        return await self._client.chat.completions.create(
+            model=cfg.model, messages=prompt.messages, stream=stream, max_tokens=limit, temperature=temperature, **options,  # type: ignore[call-overload]
+        )
+
+    async def _create(self, prompt: Prompt, stream: bool, limit: int, temperature: float, effort: str | None):  # noqa: ANN202
+        """The request; on HTTP 400 with ``reasoning_effort`` in it, once more without (remembered when that works)."""
+        try:
+            return await self._request(prompt, stream, limit, temperature, effort), None
+        except openai.BadRequestError:
+            if effort is None:
+                raise
+            result = await self._request(prompt, stream, limit, temperature, None)  # its failure is the one to report
+        self.effort_rejected = True
+        cfg = self.config
+        note = (
+            f"the {cfg.tier.upper()} tier at {cfg.base_url} refused reasoning_effort={effort!r} (HTTP 400), so it was asked "
+            f"again without it and will not be sent it again; unset RAG_{cfg.tier.upper()}_REASONING_EFFORT to silence this"
+        )
+        return result, note
+
+    def _budget_error(self, limit: int, effort: str | None) -> ReasoningBudgetExhausted:
+        cfg = self.config
+        tier = cfg.tier.upper()
+        now = f"now {effort}" if effort else "not sent now: the server's default"
+        return ReasoningBudgetExhausted(
+            f"{cfg.model} used all {limit} tokens thinking and wrote no answer: raise RAG_{tier}_MAX_TOKENS (now {limit}) "
+            f"or lower RAG_{tier}_REASONING_EFFORT ({now}).",
+            cfg.tier, cfg.base_url,
+        )
+
+    def _finish(
+        self, metrics: TierMetrics, usage: object | None, prompt: Prompt, answer: str, reasoning: str,
+        finish_reason: str | None, error: BackendError | None, limit: int, effort: str | None,
+    ) -> BackendError | None:
+        """Counts and cost into ``metrics``; the error a stream that thought to the token limit ends with."""
+        _count(metrics, usage if error is None else None, self._prompt_text(prompt), answer, reasoning)
+        metrics.cost = self.config.prices.cost(metrics.prompt_tokens, metrics.completion_tokens)
+        if error is None and finish_reason == "length" and not answer.strip() and (reasoning.strip() or metrics.reasoning_tokens):
+            error = self._budget_error(limit, effort)
+        if error is not None:
+            metrics.error = str(error)
+        return error
+
+    async def stream(
+        self, prompt: Prompt, max_tokens: int | None = None, temperature: float | None = None,
+        reasoning_effort: str | None | _UseConfig = USE_CONFIG,
+    ) -> AsyncIterator[Delta | Finished]:
+        """Deltas as the server streams them (thinking marked ``reasoning``), then one ``Finished``."""
         cfg = self.config
         temperature = cfg.temperature if temperature is None else temperature
+        limit, effort = self._limit(prompt, max_tokens), self._effort(reasoning_effort)
         metrics = TierMetrics(tier=cfg.tier, model=cfg.model)
-        parts: list[str] = []
+        parser = ReasoningParser()
         usage = None
         finish_reason: str | None = None
         error: BackendError | None = None
-        started = time.perf_counter()
-        first = last = None
+        note: str | None = None
+        timeline = _Timeline(time.perf_counter())
         stream = None
         try:
-            if cfg.profile == "completion":
-                stream = await self._client.completions.create(
-                    model=cfg.model, prompt=prompt.text, stream=True, stop=prompt.stop,
-                    max_tokens=min(max_tokens or cfg.max_tokens, prompt.completion_max_tokens), temperature=temperature,
-                    stream_options={"include_usage": True},
-                )
-            else:
-                stream = await self._client.chat.completions.create(
-                    model=cfg.model, messages=prompt.messages, stream=True,  # type: ignore[arg-type]
-                    max_tokens=max_tokens or cfg.max_tokens, temperature=temperature,
-                    stream_options={"include_usage": True},
-                )
+            stream, note = await self._create(prompt, True, limit, temperature, effort)
             async for chunk in stream:
                 if getattr(chunk, "usage", None):
                     usage = chunk.usage
                 if not chunk.choices:
                     continue
                 choice = chunk.choices[0]
-                text = choice.text if cfg.profile == "completion" else (choice.delta.content if choice.delta else None)
                 if choice.finish_reason:
                     finish_reason = choice.finish_reason
-                if text:
+                if cfg.profile == "completion":
+                    content, thinking = choice.text, None
+                else:
+                    content = choice.delta.content if choice.delta else None
+                    thinking = _reasoning_field(choice.delta)
+                pieces = parser.feed(content or "", thinking or "")
+                if pieces:
                     now = time.perf_counter()
-                    if first is None:
-                        first = now
-                    last = now
-                    parts.append(text)
-                    yield Delta(text)
+                    for piece in pieces:
+                        timeline.mark(piece.kind, now)
+                        yield Delta(piece.text, piece.kind)
         except Exception as err:  # noqa: BLE001 - every failure becomes a reported, classified error
             error = classify(err, cfg, streaming=stream is not None)
         finally:
@@ -155,23 +326,51 @@ class TierClient:
                     await stream.close()
                 except Exception:  # noqa: BLE001 - closing a broken stream may fail too
                     pass
-        ended = time.perf_counter()
-        text = "".join(parts)
-        metrics.total_ms = (ended - started) * 1000
-        if first is not None:
-            metrics.ttft_ms = (first - started) * 1000
-            metrics.generation_ms = ((last or first) - first) * 1000
-        if usage is not None and error is None:
-            metrics.prompt_tokens = int(usage.prompt_tokens or 0)
-            metrics.completion_tokens = int(usage.completion_tokens or 0)
-        else:  # no usage from the server (or the stream broke): count ourselves, and say so
-            prompt_text = prompt.text if cfg.profile == "completion" else "\n".join(m["content"] for m in prompt.messages)
-            metrics.prompt_tokens, metrics.completion_tokens = count_tokens([prompt_text, text])
-            metrics.estimated = True
-        metrics.cost = cfg.prices.cost(metrics.prompt_tokens, metrics.completion_tokens)
-        if error is not None:
-            metrics.error = str(error)
-        yield Finished(text, metrics, error, finish_reason)
+        rest = parser.flush()  # what was held back as a possible marker, or the partial answer of a broken stream
+        if rest:
+            now = time.perf_counter()
+            for piece in rest:
+                timeline.mark(piece.kind, now)
+                yield Delta(piece.text, piece.kind)
+        metrics.total_ms = (time.perf_counter() - timeline.started) * 1000
+        timeline.fill(metrics)
+        answer, reasoning = parser.answer, parser.reasoning.strip()
+        error = self._finish(metrics, usage, prompt, answer, reasoning, finish_reason, error, limit, effort)
+        yield Finished(answer, metrics, error, finish_reason, reasoning, note)
+
+    async def complete(
+        self, prompt: Prompt, max_tokens: int | None = None, temperature: float | None = None,
+        reasoning_effort: str | None | _UseConfig = USE_CONFIG,
+    ) -> Finished:
+        """The same request without streaming: the whole answer at once (no TTFT: nothing arrives before the end).
+
+        Reads ``message.reasoning_content`` / ``message.reasoning`` and markup in the content like the stream.
+        """
+        cfg = self.config
+        temperature = cfg.temperature if temperature is None else temperature
+        limit, effort = self._limit(prompt, max_tokens), self._effort(reasoning_effort)
+        metrics = TierMetrics(tier=cfg.tier, model=cfg.model)
+        usage = None
+        finish_reason: str | None = None
+        error: BackendError | None = None
+        note: str | None = None
+        answer = reasoning = ""
+        started = time.perf_counter()
+        try:
+            response, note = await self._create(prompt, False, limit, temperature, effort)
+            usage = response.usage
+            if response.choices:
+                choice = response.choices[0]
+                finish_reason = choice.finish_reason
+                if cfg.profile == "completion":
+                    answer, reasoning = split_message(choice.text)
+                else:
+                    answer, reasoning = split_message(choice.message.content, _reasoning_field(choice.message))
+        except Exception as err:  # noqa: BLE001 - every failure becomes a reported, classified error
+            error = classify(err, cfg)
+        metrics.total_ms = (time.perf_counter() - started) * 1000
+        error = self._finish(metrics, usage, prompt, answer, reasoning, finish_reason, error, limit, effort)
+        return Finished(answer, metrics, error, finish_reason, reasoning, note)
 
     async def served_models(self) -> list[str]:
         """Model ids the server lists at /v1/models."""
@@ -182,21 +381,69 @@ class TierClient:
         return [m.id for m in page.data]
 
 
-def resolve_model(alias: str, served: list[str], config: TierConfig) -> str:
-    """The served id for ``alias``: exact, else the one that starts with or contains it.
+# A served id, as Foundry Local, Ollama, llama.cpp and vLLM list them, reduced to the model it names:
+# "Phi-4-mini-instruct-generic-cpu:4" (Foundry: device and version), "phi4-mini:latest" (Ollama),
+# "../models/gpt-oss-20b-mxfp4.gguf" (llama.cpp: a path, a quantization), "openai/gpt-oss-20b" (vLLM: an org).
+_VERSION_RE = re.compile(r":(?:\d+|latest)$")
+_FILE_RE = re.compile(r"\.gguf$")
+_QUANT_RE = re.compile(r"[-_.](?:i?q\d(?:_[a-z0-9]+)*|f16|bf16|f32|mxfp4|fp16|fp8|int4|int8|awq|gptq)$")
+_DEVICE_RE = re.compile(r"-(?:(?:generic|cuda|qnn|openvino|vitis|dml|trtrtx|tensorrt|rocm)-)?(?:cpu|gpu|npu|webgpu)$")
+_SEPARATORS_RE = re.compile(r"[-_:.\s]+")
+_DEVICE_ORDER = ("cuda-gpu", "gpu", "webgpu", "npu", "cpu")  # when one model is served for several devices
 
-    Foundry Local serves ``phi-4-mini`` as e.g. ``Phi-4-mini-instruct-generic-cpu``.
+
+def model_key(name: str) -> str:
+    """What identifies a model across servers: ``Phi-4-mini-instruct-generic-cpu:4`` and ``phi4-mini:latest`` -> ``phi4mini``.
+
+    Lower case; no org prefix, folder or ``.gguf``; no version (``:4``, ``:latest``), quantization
+    (``-Q4_K_M``, ``-mxfp4``) or device suffix (``-generic-cpu``, ``-cuda-gpu``, ``-npu``); no
+    ``instruct`` word; no separators (``-_:.``). Ollama's size tags stay: ``gpt-oss:20b`` -> ``gptoss20b``.
+    """
+    text = name.strip().lower().rsplit("/", 1)[-1]
+    text = _VERSION_RE.sub("", _FILE_RE.sub("", text))
+    for pattern in (_QUANT_RE, _DEVICE_RE):
+        text = pattern.sub("", text)
+    return "".join(t for t in _SEPARATORS_RE.split(text) if t and t != "instruct")
+
+
+def _preference(served_id: str) -> tuple[int, int, str]:
+    """Among ids of one model: GPU before NPU before CPU, then the highest version."""
+    lowered = served_id.lower()
+    device = next((i for i, d in enumerate(_DEVICE_ORDER) if re.search(rf"-{d}(?::\d+)?$", lowered)), len(_DEVICE_ORDER))
+    version = re.search(r":(\d+)$", lowered)
+    return (device, -int(version.group(1)) if version else 0, served_id)
+
+
+def resolve_model(alias: str, served: list[str], config: TierConfig) -> str:
+    """The served id for ``alias``: exact, else the one model whose ``model_key`` is the alias's.
+
+    ``phi-4-mini`` -> ``Phi-4-mini-instruct-generic-cpu:4`` (Foundry Local) or ``phi4-mini:latest``
+    (Ollama); ``gpt-oss-20b`` -> ``gpt-oss-20b-cuda-gpu:1`` or ``gpt-oss:20b``. Several ids of one model
+    (devices, versions) -> the GPU one, then the newest. Raises ``ModelNotServed`` when none matches (a
+    longer name such as ``phi-4-mini-reasoning`` is a different model: it is named, never picked) or
+    when several different models match (listing them).
     """
     if alias in served:
         return alias
-    key = alias.lower()
-    for match in (lambda s: s.lower() == key, lambda s: s.lower().startswith(key), lambda s: key in s.lower()):
-        found = sorted((s for s in served if match(s)), key=len)
-        if found:
-            return found[0]
+    folded = [s for s in served if s.lower() == alias.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    key = model_key(alias)
+    same = [s for s in served if model_key(s) == key]
+    tier = config.tier.upper()
+    where = f"The {tier} tier at {config.base_url}"
+    setting = f"RAG_{tier}_MODEL"
+    if same:
+        return min(same, key=_preference)
+    longer = sorted(s for s in served if key and model_key(s).startswith(key))
+    if len(longer) > 1:
+        raise ModelNotServed(
+            f"{where} serves several models that {alias!r} could mean: {', '.join(longer)}. Set {setting} to the one you want.",
+            config.tier, config.base_url,
+        )
     listing = ", ".join(served) or "(none)"
-    hint = f" Set {config.env_hint.replace('BASE_URL', 'MODEL')} to one of them." if config.env_hint else ""
+    nearest = f" ({longer[0]} is a different model; set {setting} to it if you want it.)" if longer else ""
     raise ModelNotServed(
-        f"The {config.tier.upper()} tier at {config.base_url} does not serve {alias!r}; it serves: {listing}.{hint}",
+        f"{where} does not serve {alias!r}; it serves: {listing}.{nearest} Set {setting} to one of them.",
         config.tier, config.base_url,
     )

@@ -12,6 +12,7 @@ Our exception hierarchy:
     - BackendTimeout        the server did not answer in time
     - BackendStatusError    the server answered with an HTTP error (429, 500, ...)
     - ModelNotServed        the server does not serve the model (lists what it serves)
+    - ReasoningBudgetExhausted  the model spent all its tokens thinking and wrote no answer
 
 Messages say what happened *and* the next step: which folder to create, which
 setting to change. Entry points (the CLI, the app) catch ``RagError`` and show
@@ -31,6 +32,7 @@ __all__ = [
     "LoadError",
     "ModelNotServed",
     "RagError",
+    "ReasoningBudgetExhausted",
 ]
 
 
@@ -85,3 +87,11 @@ class BackendStatusError(BackendError):
 
 class ModelNotServed(BackendError):
     """The server is up but does not serve the requested model."""
+
+
+class ReasoningBudgetExhausted(BackendError):
+    """A reasoning model hit ``max_tokens`` (``finish_reason == "length"``) while still thinking: no answer.
+
+    Not a broken server: the next tier answers, and the message says which
+    setting to raise or lower.
+    """

@@ -1,9 +1,18 @@
 """What a turn cost: timings, tokens and price per tier, and the session's totals.
 
 Pure records and arithmetic; the pipeline fills them in as the stream goes.
-``tokens_per_s`` is completion tokens over the time *after* the first token
-(generation time): dividing all tokens by the whole latency, as the workshop's
-script did, mixes prompt processing into the decode speed.
+``tokens_per_s`` is *answer* tokens over the time from the first to the last
+answer token (answer generation time): dividing all tokens by the whole latency,
+as the workshop's script did, mixes prompt processing into the decode speed, and
+counting a reasoning model's thinking tokens against answer time makes it look
+several times faster than the answer appears.
+
+The timeline of one streamed tier (milliseconds from the request)::
+
+    request --ttft--> first token --thinking--> first answer token --generation--> last answer token ... total
+                      (of anything)             (ttfa)
+
+A model that does not think has ``thinking_ms == 0`` and ``ttfa_ms == ttft_ms``.
 """
 
 from __future__ import annotations
@@ -28,26 +37,36 @@ class Prices:
 class TierMetrics:
     tier: str  # "slm", "llm" or "extractive"
     model: str = ""
-    ttft_ms: float | None = None  # request sent -> first token, from the same streamed request
-    generation_ms: float = 0.0  # first token -> last token
+    ttft_ms: float | None = None  # request sent -> first token of anything (thinking or answer), same streamed request
+    generation_ms: float = 0.0  # first answer token -> last answer token
     total_ms: float = 0.0  # request sent -> stream closed
     prompt_tokens: int = 0
-    completion_tokens: int = 0
+    completion_tokens: int = 0  # everything generated: thinking + answer (what a server bills)
     estimated: bool = False  # token counts from tiktoken, not from the server's usage
     cost: float = 0.0
     error: str | None = None
+    ttfa_ms: float | None = None  # request sent -> first answer token (None: no answer)
+    thinking_ms: float = 0.0  # first thinking token -> first answer token (or -> last thinking token without one)
+    reasoning_tokens: int = 0  # of completion_tokens, the thinking
+    reasoning_estimated: bool = False  # reasoning_tokens split off with tiktoken (the server sent no reasoning_tokens)
+
+    @property
+    def answer_tokens(self) -> int:
+        return max(0, self.completion_tokens - self.reasoning_tokens)
 
     @property
     def tokens_per_s(self) -> float | None:
-        if self.completion_tokens <= 1 or self.generation_ms <= 0:
+        """Answer tokens per second of answer generation (None: too few tokens or no timing)."""
+        if self.answer_tokens <= 1 or self.generation_ms <= 0:
             return None
-        # the first token arrives at ttft; the rest are generated in generation_ms
-        return (self.completion_tokens - 1) / (self.generation_ms / 1000)
+        # the first answer token arrives at ttfa; the rest are generated in generation_ms
+        return (self.answer_tokens - 1) / (self.generation_ms / 1000)
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
+        data["answer_tokens"] = self.answer_tokens
         data["tokens_per_s"] = None if self.tokens_per_s is None else round(self.tokens_per_s, 2)
-        for key in ("ttft_ms", "generation_ms", "total_ms"):
+        for key in ("ttft_ms", "ttfa_ms", "thinking_ms", "generation_ms", "total_ms"):
             if data[key] is not None:
                 data[key] = round(data[key], 1)
         data["cost"] = round(self.cost, 6)
@@ -78,6 +97,10 @@ class TurnMetrics:
     def completion_tokens(self) -> int:
         return sum(t.completion_tokens for t in self.tiers)
 
+    @property
+    def reasoning_tokens(self) -> int:
+        return sum(t.reasoning_tokens for t in self.tiers)
+
     def llm_only_cost(self) -> float:
         """What this turn would have cost with the LLM tier alone (same prompt, same answer length)."""
         model_tiers = [t for t in self.tiers if t.tier in ("slm", "llm")]
@@ -94,6 +117,7 @@ class TurnMetrics:
             "total_ms": round(self.total_ms, 1),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
             "cost": round(self.cost, 6),
             "escalated": self.escalated,
             "escalation_reasons": self.reasons,

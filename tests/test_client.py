@@ -3,6 +3,12 @@
 Streaming order, usage vs. estimated token counts, timings, every failure
 classified into our error types with the server's URL (partial text kept), the
 completion profile, and model alias resolution against ``/v1/models``.
+
+Reasoning models: each wire shape (a reasoning field under either name, Harmony
+markup, ``<think>`` tags, thinking until ``max_tokens``) streamed and not
+streamed, thinking kept apart from the answer, metrics split, ``reasoning_effort``
+sent, dropped when a server refuses it; and ``/v1/models`` as Foundry Local,
+Ollama, llama.cpp and vLLM document it.
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ import socket
 import time
 
 import pytest
-from scripted_server import Script, ScriptedServer
+from scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
-from rag.client import Delta, Finished, TierClient, TierConfig, resolve_model
-from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed
+from rag.client import USE_CONFIG, Delta, Finished, TierClient, TierConfig, model_key, resolve_model
+from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed, ReasoningBudgetExhausted
 from rag.metrics import Prices, TierMetrics
 from rag.prompts import Prompt
 from rag.tokens import count_tokens
@@ -279,3 +285,320 @@ def test_resolve_model_not_served_lists_what_is_served() -> None:
         assert served in message
     assert "RAG_LLM_MODEL" in message
     assert info.value.tier == "llm"
+
+
+
+# ------------------------------------------------------------------ reasoning models
+
+LLM = "gpt-oss-20b"
+THINKING = "The user asks which port Foundry Local uses. Source 1 says 5273, so answer that and cite it."
+ANSWER = "Foundry Local listens on port 5273 by default. [Source 1]"
+MARKUP = ("<|", "|>", "<think>", "</think>", "analysis", "assistant")
+
+
+def llm_config(base_url: str, **kw) -> TierConfig:
+    return config(base_url, tier="llm", model=LLM, **kw)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s != "length"])
+async def test_each_shape_streams_the_thinking_apart_from_a_clean_answer(scripted: ScriptedServer, shape: str) -> None:
+    scripted.enqueue(LLM, reasoning_script(shape, THINKING, ANSWER))
+    events, _ = await collect(llm_config(scripted.base_url))
+    deltas = [e for e in events if isinstance(e, Delta)]
+    kinds = [d.kind for d in deltas]
+    assert kinds == sorted(kinds, key=lambda k: k == "answer")  # all the thinking, then all the answer
+    assert "".join(d.text for d in deltas if d.kind == "reasoning").strip() == THINKING
+    assert "".join(d.text for d in deltas if d.kind == "answer") == ANSWER
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.error is None
+    assert finished.text == ANSWER and finished.reasoning == THINKING
+    assert not any(m in finished.text for m in MARKUP)
+    m = finished.metrics
+    assert m.ttft_ms is not None and m.ttfa_ms is not None and m.ttft_ms <= m.ttfa_ms
+    assert m.estimated is False and m.reasoning_estimated is True  # usage, but no reasoning_tokens in it
+    assert 0 < m.reasoning_tokens < m.completion_tokens and m.answer_tokens == m.completion_tokens - m.reasoning_tokens
+
+
+@pytest.mark.asyncio
+async def test_reasoning_tokens_come_from_the_servers_usage_when_it_sends_them(scripted: ScriptedServer) -> None:
+    scripted.enqueue(LLM, reasoning_script("reasoning_content", THINKING, ANSWER, completion_tokens=40, reasoning_tokens=29))
+    events, _ = await collect(llm_config(scripted.base_url, prices=Prices(completion=1.0)))
+    m = events[-1].metrics
+    assert (m.completion_tokens, m.reasoning_tokens, m.answer_tokens) == (40, 29, 11)
+    assert m.estimated is False and m.reasoning_estimated is False
+    assert m.cost == pytest.approx(40 / 1000 * 1.0)  # thinking is billed like any output
+    data = m.to_json()
+    assert (data["reasoning_tokens"], data["answer_tokens"]) == (29, 11)
+
+
+@pytest.mark.asyncio
+async def test_without_usage_thinking_and_answer_are_counted_with_tiktoken(scripted: ScriptedServer) -> None:
+    scripted.enqueue(LLM, reasoning_script("think", THINKING, ANSWER, usage=False))
+    events, _ = await collect(llm_config(scripted.base_url))
+    m = events[-1].metrics
+    thought, said = count_tokens([THINKING, ANSWER])
+    assert (m.reasoning_tokens, m.answer_tokens, m.completion_tokens) == (thought, said, thought + said)
+    assert m.estimated is True and m.reasoning_estimated is True
+
+
+@pytest.mark.asyncio
+async def test_a_model_that_does_not_think_has_no_thinking_metrics(scripted: ScriptedServer) -> None:
+    scripted.enqueue(SLM, Script(["Port ", "5273."]))
+    events, _ = await collect(config(scripted.base_url))
+    finished = events[-1]
+    assert [e.kind for e in events if isinstance(e, Delta)] == ["answer", "answer"]
+    assert finished.reasoning == "" and finished.metrics.reasoning_tokens == 0 and finished.metrics.thinking_ms == 0
+    assert finished.metrics.ttfa_ms == finished.metrics.ttft_ms
+
+
+@pytest.mark.asyncio
+async def test_timings_split_thinking_from_answer_generation(scripted: ScriptedServer) -> None:
+    """Four thinking deltas then three answer deltas, 40 ms apart: thinking is four gaps, generation two."""
+    scripted.enqueue(LLM, Script(["Port ", "5273 ", "[Source 1]."], reasoning=["a ", "b ", "c ", "d "], chunk_delay=0.04,
+                                 completion_tokens=7, reasoning_tokens=4))
+    events, _ = await collect(llm_config(scripted.base_url))
+    m = events[-1].metrics
+    assert m.thinking_ms >= 4 * 40 * 0.8
+    assert 2 * 40 * 0.8 <= m.generation_ms < m.thinking_ms
+    assert m.ttfa_ms == pytest.approx(m.ttft_ms + m.thinking_ms, abs=1.0)
+    assert m.ttft_ms + m.thinking_ms + m.generation_ms <= m.total_ms + 1e-6
+    assert m.answer_tokens == 3
+    assert m.tokens_per_s == pytest.approx((3 - 1) / (m.generation_ms / 1000))  # answer tokens over answer time
+
+
+@pytest.mark.asyncio
+async def test_thinking_until_max_tokens_is_a_budget_error_with_what_to_change(scripted: ScriptedServer) -> None:
+    scripted.enqueue(LLM, reasoning_script("length", THINKING, ""))
+    events, _ = await collect(llm_config(scripted.base_url, max_tokens=512, reasoning_effort="low"))
+    finished = events[-1]
+    assert isinstance(finished.error, ReasoningBudgetExhausted)
+    assert str(finished.error) == (
+        "gpt-oss-20b used all 512 tokens thinking and wrote no answer: raise RAG_LLM_MAX_TOKENS (now 512) "
+        "or lower RAG_LLM_REASONING_EFFORT (now low)."
+    )
+    assert finished.error.tier == "llm" and finished.error.url == scripted.base_url
+    assert finished.text == "" and finished.reasoning == THINKING and finished.finish_reason == "length"
+    assert finished.metrics.error == str(finished.error) and finished.metrics.ttfa_ms is None
+
+
+@pytest.mark.asyncio
+async def test_harmony_cut_in_its_analysis_channel_is_a_budget_error_too(scripted: ScriptedServer) -> None:
+    scripted.enqueue(SLM, Script(chunked("<|channel|>analysis<|message|>Weighing sources 1 and 2", 5), finish_reason="length"))
+    events, _ = await collect(config(scripted.base_url, max_tokens=64))
+    assert isinstance(events[-1].error, ReasoningBudgetExhausted)
+    assert "RAG_SLM_MAX_TOKENS (now 64)" in str(events[-1].error) and "not sent" in str(events[-1].error)
+
+
+@pytest.mark.asyncio
+async def test_an_answer_cut_by_max_tokens_is_not_a_budget_error(scripted: ScriptedServer) -> None:
+    scripted.enqueue(LLM, Script(["Foundry Local listens on"], reasoning=["Check source 1."], finish_reason="length"))
+    events, _ = await collect(llm_config(scripted.base_url))
+    assert events[-1].error is None and events[-1].text == "Foundry Local listens on"
+
+
+@pytest.mark.asyncio
+async def test_both_field_names_in_one_delta_are_one_thought(scripted: ScriptedServer) -> None:
+    scripted.enqueue(LLM, Script(["Port 5273."], reasoning=["Source ", "1."], reasoning_field="both"))
+    events, _ = await collect(llm_config(scripted.base_url))
+    assert (events[-1].reasoning, events[-1].text) == ("Source 1.", "Port 5273.")
+
+
+@pytest.mark.asyncio
+async def test_the_completion_profile_separates_think_tags_too(scripted: ScriptedServer) -> None:
+    scripted.enqueue(SLM, Script(["<thi", "nk>Context says 5273.</th", "ink>", " 5273."]))
+    events, _ = await collect(config(scripted.base_url, profile="completion", reasoning_effort="low"))
+    assert (events[-1].text, events[-1].reasoning) == ("5273.", "Context says 5273.")
+    assert "reasoning_effort" not in scripted.requests[-1]["body"]  # base models have no such parameter
+
+
+# ------------------------------------------------------------------ reasoning_effort
+
+
+@pytest.mark.asyncio
+async def test_reasoning_effort_is_sent_as_configured_or_per_call(scripted: ScriptedServer) -> None:
+    client = TierClient(llm_config(scripted.base_url, reasoning_effort="low"))
+    try:
+        for effort in (USE_CONFIG, "high", None):
+            [e async for e in client.stream(PROMPT, reasoning_effort=effort)]
+    finally:
+        await client.aclose()
+    bodies = [r["body"] for r in scripted.requests]
+    assert [b.get("reasoning_effort", "absent") for b in bodies] == ["low", "high", "absent"]
+    await collect(llm_config(scripted.base_url))  # unset: not sent
+    assert "reasoning_effort" not in scripted.requests[-1]["body"]
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_refuses_reasoning_effort_is_asked_again_without_it_and_remembers(scripted: ScriptedServer) -> None:
+    scripted.enqueue(LLM, Script(["First."], reject=("reasoning_effort",)), Script(["Second."], reject=("reasoning_effort",)))
+    client = TierClient(llm_config(scripted.base_url, reasoning_effort="low"))
+    try:
+        first = [e async for e in client.stream(PROMPT)][-1]
+        second = await client.complete(PROMPT)
+    finally:
+        await client.aclose()
+    assert first.error is None and first.text == "First."
+    assert first.note is not None and "reasoning_effort='low'" in first.note and "HTTP 400" in first.note
+    assert "RAG_LLM_REASONING_EFFORT" in first.note
+    assert second.error is None and second.text == "Second." and second.note is None
+    assert client.effort_rejected is True
+    assert ["reasoning_effort" in r["body"] for r in scripted.requests] == [True, False, False]
+
+
+@pytest.mark.asyncio
+async def test_a_400_that_is_not_about_reasoning_effort_is_reported_and_nothing_is_remembered(scripted: ScriptedServer) -> None:
+    scripted.enqueue(LLM, Script(status=400), Script(status=400))
+    client = TierClient(llm_config(scripted.base_url, reasoning_effort="low"))
+    try:
+        finished = [e async for e in client.stream(PROMPT)][-1]
+    finally:
+        await client.aclose()
+    assert isinstance(finished.error, BackendStatusError) and finished.error.status == 400
+    assert client.effort_rejected is False and finished.note is None
+    assert ["reasoning_effort" in r["body"] for r in scripted.requests] == [True, False]
+
+
+# ------------------------------------------------------------------ without streaming
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", ["reasoning_content", "reasoning", "harmony", "think"])
+async def test_complete_reads_the_whole_message_the_same_way(scripted: ScriptedServer, shape: str) -> None:
+    scripted.enqueue(LLM, reasoning_script(shape, THINKING, ANSWER, reasoning_tokens=20))
+    client = TierClient(llm_config(scripted.base_url))
+    try:
+        finished = await client.complete(PROMPT)
+    finally:
+        await client.aclose()
+    assert scripted.requests[-1]["body"]["stream"] is False and "stream_options" not in scripted.requests[-1]["body"]
+    assert (finished.text, finished.reasoning, finished.error) == (ANSWER, THINKING, None)
+    m = finished.metrics
+    assert m.ttft_ms is None and m.ttfa_ms is None and m.total_ms > 0 and m.tokens_per_s is None
+    assert m.prompt_tokens == 42 and m.reasoning_tokens == 20 and m.estimated is False
+
+
+@pytest.mark.asyncio
+async def test_complete_reports_the_budget_and_the_completion_profile(scripted: ScriptedServer) -> None:
+    scripted.enqueue(LLM, reasoning_script("length", THINKING, ""))
+    scripted.enqueue(SLM, Script([" 5273."]))
+    llm, slm = TierClient(llm_config(scripted.base_url, max_tokens=300)), TierClient(config(scripted.base_url, profile="completion"))
+    try:
+        budget, plain = await llm.complete(PROMPT), await slm.complete(PROMPT)
+    finally:
+        await llm.aclose()
+        await slm.aclose()
+    assert isinstance(budget.error, ReasoningBudgetExhausted) and "300 tokens" in str(budget.error)
+    assert (plain.text, plain.error, scripted.requests[-1]["path"]) == (" 5273.", None, "/v1/completions")
+
+
+@pytest.mark.asyncio
+async def test_complete_classifies_failures() -> None:
+    url = dead_url()
+    client = TierClient(config(url, timeout=2.0))
+    try:
+        finished = await client.complete(PROMPT)
+    finally:
+        await client.aclose()
+    assert isinstance(finished.error, BackendUnavailable) and finished.text == ""
+
+
+# ------------------------------------------------------------------ model ids as real servers list them
+#
+# One /v1/models answer per server, in the shape its documentation or source gives (README, "Reasoning models"):
+# Foundry Local lists variant ids with device and version suffixes (ids as `foundry model list` and Foundry
+# Local's own SDK tests name them); Ollama writes `{id: name, object: "model", created, owned_by: namespace}`
+# (ollama/openai/openai.go, ToListCompletion); llama.cpp gives the -m path (or --alias) with owned_by
+# "llamacpp" and a meta object (tools/server/README.md, GET /v1/models); vLLM writes a ModelCard with
+# owned_by "vllm", root, parent, max_model_len and permission (vllm/entrypoints/openai/protocol.py).
+
+FOUNDRY_LOCAL_MODELS = {"object": "list", "data": [
+    {"id": "Phi-4-mini-instruct-generic-cpu:4", "object": "model", "created": 1754006400, "owned_by": "Microsoft"},
+    {"id": "Phi-4-mini-reasoning-generic-cpu:1", "object": "model", "created": 1754006400, "owned_by": "Microsoft"},
+    {"id": "gpt-oss-20b-cuda-gpu:1", "object": "model", "created": 1754006400, "owned_by": "Microsoft"},
+]}
+OLLAMA_MODELS = {"object": "list", "data": [
+    {"id": "gpt-oss:20b", "object": "model", "created": 1754438400, "owned_by": "library"},
+    {"id": "phi4-mini:latest", "object": "model", "created": 1754438400, "owned_by": "library"},
+    {"id": "qwen3:8b", "object": "model", "created": 1754438400, "owned_by": "library"},
+]}
+LLAMA_CPP_MODELS = {"object": "list", "data": [
+    {"id": "../models/gpt-oss-20b-mxfp4.gguf", "object": "model", "created": 1754438400, "owned_by": "llamacpp",
+     "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+     "meta": {"vocab_type": 2, "n_vocab": 201088, "n_ctx_train": 131072, "n_embd": 2880, "n_params": 20914757184, "size": 12109565632}},
+]}
+VLLM_MODELS = {"object": "list", "data": [
+    {"id": "openai/gpt-oss-20b", "object": "model", "created": 1754438400, "owned_by": "vllm", "root": "openai/gpt-oss-20b",
+     "parent": None, "max_model_len": 131072,
+     "permission": [{"id": "modelperm-0", "object": "model_permission", "created": 1754438400, "allow_create_engine": False,
+                     "allow_sampling": True, "allow_logprobs": True, "allow_search_indices": False, "allow_view": True,
+                     "allow_fine_tuning": False, "organization": "*", "group": None, "is_blocking": False}]},
+]}
+
+LISTINGS = {  # server -> (its listing, what gpt-oss-20b resolves to, what phi-4-mini resolves to or None)
+    "foundry-local": (FOUNDRY_LOCAL_MODELS, "gpt-oss-20b-cuda-gpu:1", "Phi-4-mini-instruct-generic-cpu:4"),
+    "ollama": (OLLAMA_MODELS, "gpt-oss:20b", "phi4-mini:latest"),
+    "llama.cpp": (LLAMA_CPP_MODELS, "../models/gpt-oss-20b-mxfp4.gguf", None),
+    "vllm": (VLLM_MODELS, "openai/gpt-oss-20b", None),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("server_name", list(LISTINGS))
+async def test_aliases_resolve_against_each_servers_real_listing(server_name: str) -> None:
+    listing, gpt_oss, phi = LISTINGS[server_name]
+    server = ScriptedServer([], listing=listing).start()
+    try:
+        client = TierClient(llm_config(server.base_url))
+        try:
+            served = await client.served_models()
+        finally:
+            await client.aclose()
+    finally:
+        server.stop()
+    assert served == [m["id"] for m in listing["data"]]
+    cfg = llm_config(server.base_url)
+    assert resolve_model("gpt-oss-20b", served, cfg) == gpt_oss
+    if phi is None:
+        with pytest.raises(ModelNotServed, match="does not serve 'phi-4-mini'"):
+            resolve_model("phi-4-mini", served, cfg)
+    else:
+        assert resolve_model("phi-4-mini", served, cfg) == phi
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    ("Phi-4-mini-instruct-generic-cpu:4", "phi4mini"), ("phi4-mini:latest", "phi4mini"), ("PHI_4_MINI", "phi4mini"),
+    ("gpt-oss-20b-cuda-gpu:1", "gptoss20b"), ("gpt-oss:20b", "gptoss20b"), ("openai/gpt-oss-20b", "gptoss20b"),
+    ("../models/gpt-oss-20b-mxfp4.gguf", "gptoss20b"), ("Phi-4-mini-instruct-Q4_K_M.gguf", "phi4mini"),
+    ("phi-3.5-mini-instruct-qnn-npu:2", "phi35mini"), ("Phi-4-mini-reasoning-generic-cpu:1", "phi4minireasoning"),
+])
+def test_model_key_drops_case_separators_devices_versions_and_instruct(name: str, key: str) -> None:
+    assert model_key(name) == key
+
+
+def test_one_model_on_several_devices_resolves_to_the_gpu_then_the_newest() -> None:
+    cfg = config("http://127.0.0.1:1/v1")
+    served = ["Phi-4-mini-instruct-generic-cpu:4", "Phi-4-mini-instruct-cuda-gpu:4", "Phi-4-mini-instruct-npu:4"]
+    assert resolve_model("phi-4-mini", served, cfg) == "Phi-4-mini-instruct-cuda-gpu:4"
+    assert resolve_model("phi-4-mini", ["Phi-4-mini-instruct-generic-cpu:4", "Phi-4-mini-instruct-generic-cpu:5"], cfg) == "Phi-4-mini-instruct-generic-cpu:5"
+
+
+def test_the_reasoning_variant_is_a_different_model_and_never_picked_silently() -> None:
+    cfg = config("http://127.0.0.1:1/v1")
+    both = ["Phi-4-mini-reasoning-generic-cpu:1", "Phi-4-mini-instruct-generic-cpu:4"]
+    assert resolve_model("phi-4-mini", both, cfg) == "Phi-4-mini-instruct-generic-cpu:4"
+    assert resolve_model("phi-4-mini-reasoning", both, cfg) == "Phi-4-mini-reasoning-generic-cpu:1"
+    with pytest.raises(ModelNotServed) as info:
+        resolve_model("phi-4-mini", ["Phi-4-mini-reasoning-generic-cpu:1"], cfg)
+    assert "Phi-4-mini-reasoning-generic-cpu:1 is a different model" in str(info.value) and "RAG_SLM_MODEL" in str(info.value)
+
+
+def test_an_ambiguous_alias_lists_the_candidates() -> None:
+    cfg = config("http://127.0.0.1:1/v1", tier="llm")
+    served = ["Phi-4-mini-instruct-generic-cpu:4", "Phi-4-mini-reasoning-generic-cpu:1", "gpt-oss-20b-cuda-gpu:1"]
+    with pytest.raises(ModelNotServed) as info:
+        resolve_model("phi-4", served, cfg)
+    message = str(info.value)
+    assert "several models that 'phi-4' could mean" in message
+    assert "Phi-4-mini-instruct-generic-cpu:4" in message and "Phi-4-mini-reasoning-generic-cpu:1" in message
+    assert "gpt-oss" not in message and "RAG_LLM_MODEL" in message
