@@ -7,6 +7,7 @@ stands). Each reason can be switched off by its setting:
 =============== =========================================================
 ``user``        forced: ``--escalate always`` or the UI's setting
 ``error``       the SLM failed (down, timeout, HTTP error, broken stream)
+``budget``      the SLM thought until its token limit and wrote no answer
 ``short``       the answer has fewer than ``short_chars`` characters
 ``low_confidence`` retrieval says the documents probably don't cover it
 ``refusal``     the SLM says it can't answer although retrieval was confident
@@ -28,7 +29,7 @@ from rag.analysis import Analyzer, fold
 
 __all__ = ["Outcome", "Policy", "Support", "decide", "support"]
 
-REASONS = ("user", "error", "short", "low_confidence", "refusal", "ungrounded", "topic")
+REASONS = ("user", "error", "budget", "short", "low_confidence", "refusal", "ungrounded", "topic")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Outcome:
     support: float
     refusal: bool
     failed: bool = False
+    budget: bool = False  # the failure was a reasoning model thinking until max_tokens (reason "budget", not "error")
 
 
 _SENTENCE_RE = re.compile(r"(?<=[.!?…])\s+|\n+")
@@ -87,7 +89,7 @@ def decide(policy: Policy, question: str, outcome: Outcome, forced: bool = False
     if forced or policy.escalate == "always":
         reasons.append("user")
     if outcome.failed:
-        reasons.append("error")
+        reasons.append("budget" if outcome.budget else "error")
     answer = outcome.answer.strip()
     if len(answer) < policy.short_chars and not outcome.failed:
         reasons.append("short")

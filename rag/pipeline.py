@@ -4,10 +4,11 @@
 
     Retrieved   the hits and retrieval's confidence
     TierStart   a tier begins (with why, when it is not the first)
-    Token       text from the tier that is answering
-    TierEnd     a tier finished: its text, metrics and error (partial text kept)
+    Thinking    a reasoning model's thinking, as it streams (never part of an answer)
+    Token       answer text from the tier that is answering
+    TierEnd     a tier finished: its answer, thinking, metrics and error (partial text kept)
     Escalation  reasons fired; whether the LLM takes over or why it could not
-    Done        the final answer, which tier gave it, sources, draft, metrics
+    Done        the final answer, which tier gave it, sources, draft, each tier's thinking, metrics
 
 An empty question gets only a ``Done`` (tier "none") that asks for one; no model
 is called. A question over ``MAX_QUESTION_CHARS`` is cut to that, with a note.
@@ -15,15 +16,21 @@ is called. A question over ``MAX_QUESTION_CHARS`` is cut to that, with a note.
 The chain: SLM -> LLM when the policy escalates -> extractive when the LLM tier
 is missing, fails, or its answer is ungrounded too. Nothing streamed is ever
 taken back: an escalated turn keeps the SLM's text as the draft.
+
+Thinking stays out of everything that reads the answer: the grounding check, the
+draft the LLM refines, ``Done.answer`` (and so the history the caller sends
+back). A tier that thinks until its token limit fails with reason ``budget``
+(the SLM) or a note naming the setting (the LLM), and the next tier answers.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rag.client import Delta, Finished, TierClient
+from rag.client import USE_CONFIG, Delta, Finished, TierClient
+from rag.errors import ReasoningBudgetExhausted
 from rag.escalation import Outcome, Policy, decide, support
 from rag.extractive import extract_answer
 from rag.index import Index, Overlay
@@ -39,6 +46,7 @@ __all__ = [
     "Event",
     "Retrieved",
     "TierEnd",
+    "Thinking",
     "TierStart",
     "Token",
 ]
@@ -63,11 +71,20 @@ class Token:
 
 
 @dataclass(frozen=True)
-class TierEnd:
+class Thinking:
     tier: str
     text: str
+
+
+@dataclass(frozen=True)
+class TierEnd:
+    tier: str
+    text: str  # the answer only
     metrics: TierMetrics
     error: str | None = None
+    reasoning: str = ""  # the tier's thinking
+    note: str | None = None  # not an error, worth saying (e.g. the server refused reasoning_effort)
+    budget: bool = False  # the error is a model that thought until its token limit
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,7 @@ class Done:
     covered: bool
     metrics: TurnMetrics
     notes: list[str] = field(default_factory=list)
+    reasoning: dict[str, str] = field(default_factory=dict)  # model tier -> its thinking ("" when it did not think)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -97,6 +115,7 @@ class Done:
             "escalated": self.escalated,
             "escalation_reason": self.reasons,
             "draft": self.draft,
+            "reasoning": self.reasoning,
             "covered": self.covered,
             "notes": self.notes,
             "sources": [
@@ -107,7 +126,7 @@ class Done:
         }
 
 
-Event = Retrieved | TierStart | Token | TierEnd | Escalation | Done
+Event = Retrieved | TierStart | Thinking | Token | TierEnd | Escalation | Done
 
 # A question longer than this is cut (with a note): it is sent to both tiers, and a
 # pasted document as a "question" would crowd out the sources and blow the prompt.
@@ -148,8 +167,12 @@ class Assistant:
         escalate: str | None = None,
         mode: str | None = None,
         temperature: float | None = None,
+        reasoning_effort: Mapping[str, str | None] | None = None,
     ) -> AsyncIterator[Event]:
+        """One turn's events. ``reasoning_effort``: per tier ("slm", "llm"), overrides the configured effort (None: don't send)."""
         cfg = self.config
+        efforts = dict(reasoning_effort or {})
+        thoughts: dict[str, str] = {}
         started = time.perf_counter()
         policy = cfg.policy if escalate is None else Policy(escalate, cfg.policy.short_chars, cfg.policy.min_support, cfg.policy.topics, cfg.policy.enabled)
         mode = mode or cfg.mode
@@ -187,18 +210,22 @@ class Assistant:
         slm_text, slm_failed = "", True
         if self.slm is not None:
             end: TierEnd | None = None
-            async for event in _tier_events(self.slm, "slm", slm_prompt, temperature):
+            async for event in _tier_events(self.slm, "slm", slm_prompt, temperature, effort=efforts.get("slm", USE_CONFIG)):
                 end = event if isinstance(event, TierEnd) else end
                 yield event
             assert end is not None
-            slm_text, slm_failed = end.text, end.error is not None
+            slm_text, slm_failed, slm_budget = end.text, end.error is not None, end.budget
             turn.tiers.append(end.metrics)
+            thoughts["slm"] = end.reasoning
             if end.error:
                 notes.append(f"SLM: {end.error}")
+            if end.note:
+                notes.append(end.note)
         else:
+            slm_budget = False
             notes.append("no SLM tier is available")
         slm_support = support(slm_text, source_texts, self.index.analyzer, lang).score if slm_text.strip() else 0.0
-        outcome = Outcome(slm_text, covered, slm_support, is_refusal(slm_text), failed=slm_failed)
+        outcome = Outcome(slm_text, covered, slm_support, is_refusal(slm_text), failed=slm_failed, budget=slm_budget)
         forced = escalate == "always"
         reasons = decide(policy, question, outcome, forced=forced, lang=lang)
         if self.slm is None and policy.escalate != "never" and "error" not in reasons:
@@ -213,14 +240,17 @@ class Assistant:
                 yield Escalation(reasons, mode, "llm")
                 prompt = refine_prompt(full_prompt, slm_text, lang) if (mode == "refine" and slm_text.strip()) else full_prompt
                 end = None
-                async for event in _tier_events(self.llm, "llm", prompt, temperature, ", ".join(reasons)):
+                async for event in _tier_events(self.llm, "llm", prompt, temperature, ", ".join(reasons), efforts.get("llm", USE_CONFIG)):
                     end = event if isinstance(event, TierEnd) else end
                     yield event
                 assert end is not None
                 llm_text = end.text
                 turn.tiers.append(end.metrics)
+                thoughts["llm"] = end.reasoning
+                if end.note:
+                    notes.append(end.note)
                 if end.error:
-                    notes.append(f"LLM: {end.error}; the extractive tier answers instead")
+                    notes.append(f"LLM: {end.error.rstrip('.')}; the extractive tier answers instead")
                 else:
                     refusal = is_refusal(llm_text)
                     grounded = support(llm_text, source_texts, self.index.analyzer, lang).score >= policy.min_support
@@ -241,6 +271,7 @@ class Assistant:
                 for piece in _word_pieces(extract.text):
                     yield Token("extractive", piece)
                 metrics = TierMetrics(tier="extractive", model="extractive", ttft_ms=(first_at - ext_started) * 1000)
+                metrics.ttfa_ms = metrics.ttft_ms  # no thinking: the first token is the answer's
                 metrics.total_ms = (time.perf_counter() - ext_started) * 1000
                 metrics.completion_tokens = count_tokens([extract.text])[0]
                 metrics.estimated = True
@@ -251,20 +282,26 @@ class Assistant:
         turn.reasons = reasons
         turn.answered_by = final_tier
         turn.total_ms = (time.perf_counter() - started) * 1000
-        yield Done(final_text, final_tier, bool(reasons), reasons, draft, hits, covered, turn, notes)
+        yield Done(final_text, final_tier, bool(reasons), reasons, draft, hits, covered, turn, notes, thoughts)
 
 
-async def _tier_events(client: TierClient, tier: str, prompt, temperature: float | None, reason: str = "") -> AsyncIterator[Event]:
-    """One model tier's events: its start, its tokens as they stream, its end (text, metrics, error)."""
+async def _tier_events(
+    client: TierClient, tier: str, prompt, temperature: float | None, reason: str = "", effort=USE_CONFIG,
+) -> AsyncIterator[Event]:
+    """One model tier's events: its start, its thinking and answer as they stream, its end (answer, thinking, metrics, error)."""
     yield TierStart(tier, client.config.model, reason)
     finished: Finished | None = None
-    async for event in client.stream(prompt, temperature=temperature):
+    async for event in client.stream(prompt, temperature=temperature, reasoning_effort=effort):
         if isinstance(event, Delta):
-            yield Token(tier, event.text)
+            yield Token(tier, event.text) if event.kind == "answer" else Thinking(tier, event.text)
         else:
             finished = event
     assert finished is not None
-    yield TierEnd(tier, finished.text, finished.metrics, str(finished.error) if finished.error else None)
+    error = finished.error
+    yield TierEnd(
+        tier, finished.text, finished.metrics, str(error) if error else None, finished.reasoning, finished.note,
+        isinstance(error, ReasoningBudgetExhausted),
+    )
 
 
 def _word_pieces(text: str) -> list[str]:

@@ -4,6 +4,11 @@ Each runs once as a real ``python -m rag`` subprocess (clean environment: no
 inherited ``RAG_*`` or ``FOUNDRY_LOCAL_ENDPOINT``) with both tiers pointed at the
 scripted server on 127.0.0.1; stdout must be exactly the JSON, diagnostics go to
 stderr. The human-readable ``ask`` output is checked in-process with ``CliRunner``.
+
+Reasoning models: ``rag ask ... --escalate always --json`` with the LLM tier on a
+server that streams each of the five shapes (issue 10's "done when"), the
+thinking on stderr (or dropped with ``--quiet``), ``compare`` and ``bench
+--no-stream``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from scripted_server import Script, ScriptedServer
+from scripted_server import SHAPES, Script, ScriptedServer, reasoning_script
 from helpers import clean_env, rag
 
 from rag.embedded import free_port
@@ -128,3 +133,72 @@ def test_ask_exits_3_when_the_slm_fails(scripted: ScriptedServer, small_docs: Pa
     data = json.loads(result.stdout)
     assert data["tier"] == "extractive" and data["draft"] == "Foundry Local "
     assert "SLM failed" in result.stderr
+
+
+THINKING = "The user asks for the port. Source 1 says Foundry Local listens on 5273 by default, so cite Source 1."
+MARKUP = ("<|", "|>", "<think>", "</think>", "analysis")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_ask_json_with_a_reasoning_llm_in_each_shape(scripted: ScriptedServer, small_docs: Path, tmp_path: Path, shape: str) -> None:
+    scripted.enqueue(SLM, Script(SLM_ANSWER))
+    scripted.enqueue(LLM, reasoning_script(shape, THINKING, "".join(LLM_ANSWER)))
+    env = clean_env(tmp_path, RAG_SLM_BASE_URL=scripted.base_url, RAG_LLM_BASE_URL=scripted.base_url)
+    proc = rag(["ask", Q_PORT, "--docs", str(small_docs), "--escalate", "always", "--json"], env, tmp_path)
+    data = json.loads(proc.stdout)
+    assert len(proc.stdout.strip().splitlines()) == 1
+    assert data["reasoning"]["llm"] == THINKING and data["reasoning"]["slm"] == ""
+    assert not any(m in data["answer"] for m in MARKUP) and "Source 1 says" not in data["answer"]
+    llm = data["metrics"]["tiers"][1]
+    assert llm["tier"] == "llm" and llm["ttft_ms"] is not None and llm["reasoning_tokens"] > 0
+    # the LLM tier's default reasoning effort is sent, the SLM's (unset) is not
+    assert [r["body"].get("reasoning_effort") for r in requests_to(scripted, LLM)] == ["low"]
+    assert "reasoning_effort" not in requests_to(scripted, SLM)[0]["body"]
+    if shape == "length":
+        assert proc.returncode == 3, proc.stderr  # degraded: the LLM wrote no answer
+        assert data["tier"] == "extractive" and "[Source 1]" in data["answer"]
+        budget = "gpt-oss-20b used all 512 tokens thinking and wrote no answer: raise RAG_LLM_MAX_TOKENS (now 512) or lower RAG_LLM_REASONING_EFFORT (now low)."
+        assert any(budget[:-1] + "; the extractive tier answers instead" in note for note in data["notes"]) and budget in proc.stderr
+        assert not any("not supported" in note for note in data["notes"])
+        assert llm["ttfa_ms"] is None
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert data["tier"] == "llm" and data["answer"] == "".join(LLM_ANSWER)
+        assert llm["ttft_ms"] <= llm["ttfa_ms"]
+    assert "Traceback" not in proc.stderr
+
+
+def test_ask_prints_the_thinking_to_stderr_and_quiet_drops_it(scripted: ScriptedServer, small_docs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_SLM_BASE_URL", scripted.base_url)
+    monkeypatch.setenv("RAG_SHORT_ANSWER_CHARS", "10")
+    answer = "".join(SLM_ANSWER)
+    scripted.enqueue(SLM, reasoning_script("think", THINKING, answer), reasoning_script("think", THINKING, answer))
+    shown = CliRunner().invoke(cli, ["ask", Q_PORT, "--docs", str(small_docs)])
+    assert shown.exit_code == 0, shown.output
+    assert answer in shown.stdout and THINKING not in shown.stdout and "<think>" not in shown.stdout
+    assert "[SLM thinking]" in shown.stderr and THINKING in shown.stderr and "[thought for " in shown.stderr
+    assert "thinking +" in shown.stderr  # the metrics line splits thinking and answer tokens
+    quiet = CliRunner().invoke(cli, ["ask", Q_PORT, "--docs", str(small_docs), "--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    assert answer in quiet.stdout and THINKING not in quiet.stdout + quiet.stderr and "[SLM thinking]" not in quiet.stderr
+
+
+def test_compare_keeps_the_thinking_out_of_the_sample(scripted: ScriptedServer, tmp_path: Path) -> None:
+    scripted.enqueue(SLM, Script(["Small ", "answer."]))
+    scripted.enqueue(LLM, reasoning_script("harmony", "Edge AI runs models on devices.", "Edge AI runs models where the data is."))
+    env = clean_env(tmp_path, RAG_SLM_BASE_URL=scripted.base_url, RAG_LLM_BASE_URL=scripted.base_url)
+    proc = rag(["compare", "--prompt", "What is edge AI?"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert rows[1]["sample"] == "Edge AI runs models where the data is." and rows[1]["reasoning"] == "Edge AI runs models on devices."
+    assert rows[1]["ttfa_ms"] >= rows[1]["ttft_ms"] and rows[0]["reasoning"] == ""
+
+
+def test_bench_no_stream_times_whole_responses(scripted: ScriptedServer, tmp_path: Path) -> None:
+    env = clean_env(tmp_path, RAG_SLM_BASE_URL=scripted.base_url, BENCH_STREAM="false")
+    proc = rag(["bench", "--rounds", "2"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)
+    assert row["stream"] is False and row["latency_p50_ms"] > 0
+    assert row["ttft_p50_ms"] is None and row["ttfa_p50_ms"] is None  # nothing arrives before the whole answer
+    assert [r["body"]["stream"] for r in requests_to(scripted, SLM)] == [False, False, False]

@@ -3,6 +3,12 @@
 Real retrieval over the small docs folder, real ``TierClient``s streaming from a
 real SSE server on 127.0.0.1, and the event stream checked as the CLI and the
 app see it: which tier answered, why it escalated, what was kept, what it cost.
+
+Reasoning models (the last section): for each wire shape, the answer is clean,
+the thinking arrives as ``Thinking`` events and in ``Done.reasoning``, the
+metrics split thinking from answer, nothing the model thought reaches the
+grounding check, the draft or the history, and a tier that thinks until its
+token limit hands over to the next one with the reason said.
 """
 
 from __future__ import annotations
@@ -11,13 +17,13 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
-from scripted_server import Script, ScriptedServer
+from scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
 from rag.client import TierClient, TierConfig
 from rag.escalation import Policy
 from rag.index import Index
 from rag.metrics import Prices, SessionStats
-from rag.pipeline import Assistant, AssistantConfig, Done, Escalation, Event, Retrieved, TierEnd, TierStart, Token
+from rag.pipeline import Assistant, AssistantConfig, Done, Escalation, Event, Retrieved, Thinking, TierEnd, TierStart, Token
 from rag.prompts import NOT_COVERED, Turn
 
 SLM = "phi-4-mini-instruct-generic-cpu"
@@ -400,3 +406,124 @@ async def test_without_an_slm_the_llm_answers_with_reason_error(scripted: Script
     assert "no SLM tier is available" in done.notes
     # refine mode without a draft sends the plain prompt
     assert "Draft answer" not in last_user_message(requests_for(scripted, LLM)[0])
+
+
+
+# reasoning models -------------------------------------------------------------
+
+LLM_THINKING = "The user asks for the port. Source 1 says Foundry Local listens on 5273 by default; cite it."
+MARKUP = ("<|", "|>", "<think>", "</think>", "analysis")
+
+
+def thinking(events: list[Event], tier: str) -> str:
+    return "".join(e.text for e in events if isinstance(e, Thinking) and e.tier == tier)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s != "length"])
+async def test_each_shape_on_the_llm_gives_a_clean_answer_and_separate_thinking(
+    scripted: ScriptedServer, make_client, small_index: Index, shape: str,
+) -> None:
+    scripted.enqueue(SLM, Script(GROUNDED))
+    scripted.enqueue(LLM, reasoning_script(shape, LLM_THINKING, LLM_GROUNDED_TEXT))
+    events, done = await turn(assistant(small_index, make_client("slm"), make_client("llm")), Q_PORT, escalate="always")
+    assert done.tier == "llm" and done.answer == LLM_GROUNDED_TEXT
+    assert not any(m in done.answer for m in MARKUP)
+    assert tokens(events, "llm") == LLM_GROUNDED_TEXT  # what was streamed as the answer
+    assert thinking(events, "llm").strip() == LLM_THINKING and thinking(events, "slm") == ""
+    # the thinking came first, then the answer
+    first_thought = next(i for i, e in enumerate(events) if isinstance(e, Thinking))
+    first_token = next(i for i, e in enumerate(events) if isinstance(e, Token) and e.tier == "llm")
+    assert first_thought < first_token
+    end = next(e for e in events if isinstance(e, TierEnd) and e.tier == "llm")
+    assert (end.text, end.reasoning, end.error, end.budget) == (LLM_GROUNDED_TEXT, LLM_THINKING, None, False)
+    assert done.reasoning == {"slm": "", "llm": LLM_THINKING}
+    assert done.to_json()["reasoning"] == {"slm": "", "llm": LLM_THINKING}
+    llm = done.metrics.tiers[1]
+    assert llm.tier == "llm" and llm.ttft_ms <= llm.ttfa_ms and llm.reasoning_tokens > 0
+    assert done.metrics.reasoning_tokens == llm.reasoning_tokens
+    assert not any("not supported" in n for n in done.notes)
+
+
+@pytest.mark.asyncio
+async def test_thinking_and_answer_time_are_split_in_the_metrics(scripted: ScriptedServer, make_client, small_index: Index) -> None:
+    scripted.enqueue(SLM, Script(GROUNDED))
+    scripted.enqueue(LLM, Script(LLM_GROUNDED, reasoning=["Source 1 ", "says ", "5273."], chunk_delay=0.03, reasoning_tokens=3,
+                                 completion_tokens=3 + len(LLM_GROUNDED_TEXT.split())))
+    _, done = await turn(assistant(small_index, make_client("slm"), make_client("llm")), Q_PORT, escalate="always")
+    llm = done.metrics.tiers[1]
+    assert llm.thinking_ms >= 3 * 30 * 0.8  # three thinking deltas, then the first answer delta
+    assert llm.ttfa_ms >= llm.ttft_ms + llm.thinking_ms - 1
+    assert llm.reasoning_tokens == 3 and llm.answer_tokens == len(LLM_GROUNDED_TEXT.split()) and not llm.reasoning_estimated
+    assert llm.tokens_per_s == pytest.approx((llm.answer_tokens - 1) / (llm.generation_ms / 1000))
+    data = done.to_json()["metrics"]["tiers"][1]
+    assert data["ttft_ms"] <= data["ttfa_ms"] and data["reasoning_tokens"] == 3
+
+
+@pytest.mark.asyncio
+async def test_the_grounding_check_reads_the_answer_not_the_thinking(scripted: ScriptedServer, make_client, small_index: Index) -> None:
+    """Thinking full of words the sources don't have would sink the support score; it is not part of the answer."""
+    wander = " ".join(INVENTED) * 4
+    scripted.enqueue(SLM, Script(["5273"]))
+    scripted.enqueue(LLM, reasoning_script("think", wander, LLM_GROUNDED_TEXT))
+    _, done = await turn(assistant(small_index, make_client("slm"), make_client("llm")), Q_PORT)
+    assert done.tier == "llm" and done.answer == LLM_GROUNDED_TEXT
+    assert "Zebras" in done.reasoning["llm"]
+
+
+@pytest.mark.asyncio
+async def test_the_draft_and_the_history_carry_no_thinking(scripted: ScriptedServer, make_client, small_index: Index) -> None:
+    secret = "PRIVATE-THOUGHT: maybe the port is 9999, but Source 1 says 5273."
+    scripted.enqueue(SLM, reasoning_script("harmony", secret, "It is 5273."))
+    scripted.enqueue(LLM, reasoning_script("reasoning", secret, LLM_GROUNDED_TEXT))
+    a = assistant(small_index, make_client("slm"), make_client("llm"))
+    _, done = await turn(a, Q_PORT)
+    assert done.draft == "It is 5273." and done.answer == LLM_GROUNDED_TEXT
+    refine = last_user_message(requests_for(scripted, LLM)[0])
+    assert "It is 5273." in refine and "PRIVATE-THOUGHT" not in refine
+    # the next turn sends the answer back, as the app and the CLI keep it: no thinking in it
+    scripted.enqueue(SLM, Script(GROUNDED))
+    await turn(a, Q_PORT, history=[Turn(Q_PORT, done.answer)])
+    assert "PRIVATE-THOUGHT" not in str(requests_for(scripted, SLM)[-1]["body"]["messages"])
+
+
+@pytest.mark.asyncio
+async def test_an_llm_that_thinks_until_its_limit_hands_over_with_the_budget_message(
+    scripted: ScriptedServer, make_client, small_index: Index,
+) -> None:
+    scripted.enqueue(SLM, Script(["5273"]))
+    scripted.enqueue(LLM, reasoning_script("length", LLM_THINKING, ""))
+    events, done = await turn(assistant(small_index, make_client("slm"), make_client("llm", max_tokens=512, reasoning_effort="low")), Q_PORT)
+    end = next(e for e in events if isinstance(e, TierEnd) and e.tier == "llm")
+    assert end.budget is True and end.text == "" and end.reasoning == LLM_THINKING
+    assert done.tier == "extractive" and "[Source 1]" in done.answer
+    budget = "gpt-oss-20b used all 512 tokens thinking and wrote no answer: raise RAG_LLM_MAX_TOKENS (now 512) or lower RAG_LLM_REASONING_EFFORT (now low)."
+    assert f"LLM: {budget[:-1]}; the extractive tier answers instead" in done.notes
+    assert not any("not supported" in n for n in done.notes)  # the old, wrong reason
+    assert done.reasoning["llm"] == LLM_THINKING
+
+
+@pytest.mark.asyncio
+async def test_an_slm_that_thinks_until_its_limit_escalates_with_reason_budget(
+    scripted: ScriptedServer, make_client, small_index: Index,
+) -> None:
+    scripted.enqueue(SLM, Script(chunked("<think>Hmm, which source? Maybe 1, maybe 2, let me compare them", 7), finish_reason="length"))
+    scripted.enqueue(LLM, Script(LLM_GROUNDED))
+    events, done = await turn(assistant(small_index, make_client("slm", max_tokens=64), make_client("llm")), Q_PORT)
+    escalation = next(e for e in events if isinstance(e, Escalation))
+    assert escalation.reasons == ["budget"] and done.reasons == ["budget"]
+    assert done.tier == "llm" and done.answer == LLM_GROUNDED_TEXT and done.draft is None
+    assert any(n.startswith("SLM: ") and "used all 64 tokens thinking" in n and "RAG_SLM_MAX_TOKENS" in n for n in done.notes)
+
+
+@pytest.mark.asyncio
+async def test_reasoning_effort_per_tier_and_a_refusal_note(scripted: ScriptedServer, make_client, small_index: Index) -> None:
+    scripted.enqueue(SLM, Script(GROUNDED))
+    scripted.enqueue(LLM, Script(LLM_GROUNDED, reject=("reasoning_effort",)))
+    a = assistant(small_index, make_client("slm"), make_client("llm", reasoning_effort="low"))
+    _, done = await turn(a, Q_PORT, escalate="always", reasoning_effort={"llm": "high"})
+    slm_body, llm_bodies = requests_for(scripted, SLM)[0]["body"], [r["body"] for r in requests_for(scripted, LLM)]
+    assert "reasoning_effort" not in slm_body
+    assert [b.get("reasoning_effort") for b in llm_bodies] == ["high", None]
+    assert done.tier == "llm" and done.answer == LLM_GROUNDED_TEXT
+    assert any("refused reasoning_effort='high' (HTTP 400)" in n for n in done.notes)
