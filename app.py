@@ -6,9 +6,11 @@ started once and stopped when the app shuts down). Per chat session: an
 overlay for uploaded documents, the recent turns, the session's metrics, and
 the chat settings.
 
-A turn renders the pipeline's events: a "Retrieval" step with the hits, the
-answer streamed token by token, `Source N` side elements, escalation notes, a
-tier badge, and the metrics table and latency chart under the answer.
+A turn renders the pipeline's events: a "Retrieval" step with the hits, a
+reasoning model's thinking streamed into a collapsible step (closed and titled
+with its duration when the answer starts; shown, never saved), the answer
+streamed token by token, `Source N` side elements, escalation notes, a tier
+badge, and the metrics table and latency chart under the answer.
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ import hmac
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
 import chainlit as cl
 from chainlit.input_widget import Select, Slider, Switch
 
 from rag.charts import TIER_LABELS, latency_figure, metrics_table, session_figure, session_table
+from rag.client import REASONING_EFFORTS
 from rag.errors import LoadError, RagError
 from rag.index import Index, IndexReport, Overlay, open_index
 from rag.loading import SUPPORTED_SUFFIXES
 from rag.metrics import SessionStats
-from rag.pipeline import Assistant, Done, Escalation, Retrieved, TierEnd, TierStart, Token
+from rag.pipeline import Assistant, Done, Escalation, Retrieved, Thinking, TierEnd, TierStart, Token
 from rag.prompts import Turn
 from rag.settings import Settings, load_settings
 from rag.tiers import Tiers, assistant_config, open_tiers
@@ -45,6 +49,7 @@ TEXT = {
         "reasons": {
             "user": "asked for the big model",
             "error": "the small model failed",
+            "budget": "the small model used its whole token budget thinking",
             "short": "the answer was short",
             "low_confidence": "the documents may not cover this",
             "refusal": "the small model declined although the documents cover it",
@@ -55,12 +60,15 @@ TEXT = {
         "skipped": "⤴ Escalation needed: {reasons}; skipped: {why}. Quoting the documents instead.",
         "draft": "**{tier} draft**",
         "sources": "sources",
+        "thinking": "Thinking",
+        "thought": "Thought for {seconds:.1f} s",
     },
     "tr": {
         "badges": {"slm": "🟢 SLM", "llm": "🔵 LLM", "extractive": "📄 Alıntı · belgelerin kendi sözleri"},
         "reasons": {
             "user": "büyük model istendi",
             "error": "küçük model başarısız oldu",
+            "budget": "küçük model tüm token bütçesini düşünmeye harcadı",
             "short": "yanıt kısaydı",
             "low_confidence": "belgeler bunu kapsamıyor olabilir",
             "refusal": "belgeler kapsadığı hâlde küçük model yanıt vermedi",
@@ -71,9 +79,12 @@ TEXT = {
         "skipped": "⤴ Yükseltme gerekiyordu: {reasons}; yapılamadı: {why}. Bunun yerine belgelerden alıntı yapılıyor.",
         "draft": "**{tier} taslağı**",
         "sources": "kaynaklar",
+        "thinking": "Düşünüyor",
+        "thought": "{seconds:.1f} sn düşündü",
     },
 }
 BADGES = TEXT["en"]["badges"]
+SERVER_DEFAULT = "server default"  # the reasoning-effort choice that sends none
 
 _runtime: dict[str, object] = {}
 _runtime_lock = asyncio.Lock()
@@ -209,6 +220,10 @@ async def on_chat_start() -> None:
         Select(id="mode", label="Escalation mode", values=["refine", "regenerate"], initial_value=settings.escalation_mode),
         Slider(id="short_chars", label="Short-answer threshold (characters)", initial=settings.short_answer_chars, min=0, max=2000, step=50),
         Slider(id="temperature", label="Temperature", initial=settings.slm_temperature, min=0, max=1, step=0.1),
+        Select(
+            id="reasoning_effort", label="Reasoning effort of the LLM tier (gpt-oss-20b)", values=[*REASONING_EFFORTS, SERVER_DEFAULT],
+            initial_value=settings.llm_reasoning_effort or SERVER_DEFAULT,
+        ),
         Switch(id="show_draft", label="Show the SLM draft when escalating", initial=True),
     ]).send()
     cl.user_session.set("chat_settings_values", chosen)
@@ -269,32 +284,46 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
     assistant = Assistant(index, config, tiers.slm, tiers.llm, tiers.llm_note)
     history: list[Turn] = cl.user_session.get("history") or []
     show_draft = bool(values.get("show_draft", True))
+    effort = values.get("reasoning_effort")
+    efforts = {"llm": None if effort == SERVER_DEFAULT else effort} if effort else None
     msg = cl.Message(content="")
     lang = "en"
     streaming = "slm"  # the tier whose text is in ``msg``
+    thinking: ThinkingStep | None = None  # the open Thinking step, while a tier thinks
     done: Done | None = None
     try:
         async for event in assistant.ask(
             question, overlay=overlay, history=history, escalate=values.get("escalate"),
-            mode=values.get("mode"), temperature=values.get("temperature"),
+            mode=values.get("mode"), temperature=values.get("temperature"), reasoning_effort=efforts,
         ):
             if isinstance(event, Retrieved):
                 lang = event.result.lang if event.result.lang in TEXT else "en"
                 await retrieval_step(question, event)
             elif isinstance(event, TierStart):
+                thinking = await close_thinking(thinking)
                 if event.tier != "slm" and msg.content:
                     await close_draft(msg, show_draft, lang, streaming)
                     msg = cl.Message(content="")
                 streaming = event.tier
+            elif isinstance(event, Thinking):
+                thinking = thinking or ThinkingStep(TEXT[lang])
+                await thinking.add(event.text)
             elif isinstance(event, Token):
+                if thinking is not None:  # the answer starts: close the thinking; the answer goes below it
+                    thinking = await close_thinking(thinking)
+                    if not msg.content:
+                        msg = cl.Message(content="")
                 await msg.stream_token(event.text)
-            elif isinstance(event, TierEnd) and event.error:
-                await cl.Message(content=f"⚠️ {TIER_LABELS.get(event.tier, event.tier)}: {event.error}").send()
+            elif isinstance(event, TierEnd):
+                thinking = await close_thinking(thinking)
+                if event.error:
+                    await cl.Message(content=f"⚠️ {TIER_LABELS.get(event.tier, event.tier)}: {event.error}").send()
             elif isinstance(event, Escalation):
                 await escalation_note(event, lang)
             elif isinstance(event, Done):
                 done = event
     except asyncio.CancelledError:  # Stop: keep and save what was streamed
+        await close_thinking(thinking)
         msg.content += "\n\n*(stopped)*"
         await msg.send()
         raise
@@ -306,6 +335,42 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
     stats: SessionStats = cl.user_session.get("stats") or SessionStats()
     stats.add(done.metrics)
     cl.user_session.set("stats", stats)
+
+
+class ThinkingStep:
+    """A model's thinking, streamed live into a collapsible step: shown, never saved.
+
+    Chainlit stores a step when it is sent or updated, but streaming stores nothing. So the
+    thinking is only streamed, and closing it (its title becomes the duration, its end time
+    makes the UI collapse it) goes to the UI alone: thinking is never part of the saved chat.
+    """
+
+    def __init__(self, words: dict) -> None:
+        from chainlit.utils import utc_now
+
+        self.words = words
+        run = cl.context.current_step  # the handler's run: the step goes among its messages, in order
+        self.step = cl.Step(name=words["thinking"], type="llm", default_open=True, auto_collapse=True, parent_id=run.id if run else None)
+        self.step.start = utc_now()  # "Using …" with a shimmer while it runs
+        self.started = time.perf_counter()
+
+    async def add(self, text: str) -> None:
+        await self.step.stream_token(text)
+
+    async def close(self) -> None:
+        from chainlit.utils import utc_now
+
+        self.step.name = self.words["thought"].format(seconds=time.perf_counter() - self.started)
+        self.step.end = utc_now()
+        self.step.streaming = False
+        await cl.context.emitter.update_step(self.step.to_dict())
+
+
+async def close_thinking(step: ThinkingStep | None) -> ThinkingStep | None:
+    """Close the open Thinking step, if any; returns the new open step: none."""
+    if step is not None:
+        await step.close()
+    return None
 
 
 async def retrieval_step(question: str, event: Retrieved) -> None:
@@ -357,9 +422,9 @@ async def finish(msg: cl.Message, done: Done, lang: str) -> None:
         if not note.startswith(("escalation needed", "SLM:", "LLM:", "no SLM tier")):
             footer.append(f"\n\n*{note}*")
     footer.append("\n\n" + metrics_table(done.metrics))
-    if not msg.content.strip():  # e.g. a tier that streamed nothing
-        msg.content = done.answer
-    msg.content += "".join(footer)
+    # the final answer as the pipeline kept it (never thinking: a bare </think> can turn streamed text into
+    # thinking after the fact), also when the tier streamed nothing
+    msg.content = done.answer + "".join(footer)
     msg.elements = sources + [cl.Plotly(name="Latency", figure=latency_figure(done.metrics), display="inline")]
     msg.actions = [cl.Action(name="session_stats", payload={}, label="Session stats")]
     await msg.send()

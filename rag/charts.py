@@ -10,40 +10,71 @@ from collections.abc import Sequence
 
 from rag.metrics import SessionStats, TurnMetrics
 
-__all__ = ["TIER_COLOURS", "TIER_LABELS", "latency_figure", "metrics_table", "session_figure", "session_table"]
+__all__ = ["THINKING_COLOUR", "TIER_COLOURS", "TIER_LABELS", "latency_figure", "metrics_table", "session_figure", "session_table"]
 
 TIER_LABELS = {"slm": "SLM", "llm": "LLM", "extractive": "Extractive"}
 TIER_COLOURS = {"slm": "#2a9d8f", "llm": "#264653", "extractive": "#e9c46a"}
+THINKING_COLOUR = "#b392ac"
 
 
 def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
+def _thought(turn: TurnMetrics) -> bool:
+    return any(t.reasoning_tokens or t.thinking_ms for t in turn.tiers)
+
+
 def metrics_table(turn: TurnMetrics) -> str:
-    """One row per tier: TTFT, generation, total, tokens, tok/s, cost (≈ marks estimates)."""
+    """One row per tier: TTFT, generation, total, tokens, tok/s, cost (≈ marks estimates).
+
+    When a tier thought, thinking gets its own columns: TTFT (first token of anything), time to the
+    first *answer* token, thinking time, answer generation, and the tokens split into thinking + answer;
+    tokens/s is answer tokens over answer generation.
+    """
     lines = [
         f"**Prep** {_ms(turn.prep_ms)} · **Retrieval** {_ms(turn.retrieval_ms)} · **Total** {_ms(turn.total_ms)}",
         "",
-        "| Tier | TTFT | Generation | Total | Tokens in / out | Tokens/s | Cost |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    thought = _thought(turn)
+    if thought:
+        lines += [
+            "| Tier | TTFT | First answer token | Thinking | Answer generation | Total | Tokens in / out (thinking + answer) | Answer tokens/s | Cost |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+    else:
+        lines += [
+            "| Tier | TTFT | Generation | Total | Tokens in / out | Tokens/s | Cost |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
     for t in turn.tiers:
         mark = "≈" if t.estimated else ""
         tps = "–" if t.tokens_per_s is None else f"{t.tokens_per_s:.1f}"
         cost = "–" if t.tier == "extractive" else f"{mark}${t.cost:.5f}"
-        lines.append(
-            f"| {TIER_LABELS.get(t.tier, t.tier)} | {_ms(t.ttft_ms)} | {_ms(t.generation_ms)} | {_ms(t.total_ms)} "
-            f"| {mark}{t.prompt_tokens} / {mark}{t.completion_tokens} | {tps} | {cost} |"
-        )
+        name = TIER_LABELS.get(t.tier, t.tier)
+        if thought:
+            split = "≈" if (t.reasoning_estimated or t.estimated) else ""
+            tokens = f"{mark}{t.prompt_tokens} / {mark}{t.completion_tokens} ({split}{t.reasoning_tokens} + {split}{t.answer_tokens})"
+            lines.append(
+                f"| {name} | {_ms(t.ttft_ms)} | {_ms(t.ttfa_ms)} | {_ms(t.thinking_ms or None)} | {_ms(t.generation_ms)} | {_ms(t.total_ms)} "
+                f"| {tokens} | {tps} | {cost} |"
+            )
+        else:
+            lines.append(
+                f"| {name} | {_ms(t.ttft_ms)} | {_ms(t.generation_ms)} | {_ms(t.total_ms)} "
+                f"| {mark}{t.prompt_tokens} / {mark}{t.completion_tokens} | {tps} | {cost} |"
+            )
     if any(t.estimated for t in turn.tiers):
         lines.append("")
         lines.append("≈ estimated: the server sent no token usage, so tokens were counted with tiktoken.")
+    elif any(t.reasoning_estimated for t in turn.tiers):
+        lines.append("")
+        lines.append("≈ estimated: the server sent no reasoning_tokens, so its output tokens were split by tiktoken's count of thinking and answer.")
     return "\n".join(lines)
 
 
 def latency_figure(turn: TurnMetrics):
-    """Stacked bars per tier: time to first token, then generation (plus retrieval)."""
+    """Stacked bars per tier: time to first token, thinking (when a tier thought), answer generation (plus retrieval)."""
     import plotly.graph_objects as go
 
     tiers = [t for t in turn.tiers]
@@ -51,7 +82,10 @@ def latency_figure(turn: TurnMetrics):
     fig = go.Figure()
     fig.add_bar(name="retrieval + prep", x=names[:1], y=[turn.retrieval_ms + turn.prep_ms], marker_color="#adb5bd")
     fig.add_bar(name="time to first token", x=names, y=[t.ttft_ms or 0 for t in tiers], marker_color="#8ecae6")
-    fig.add_bar(name="generation", x=names, y=[t.generation_ms for t in tiers], marker_color=[TIER_COLOURS.get(t.tier, "#888") for t in tiers])
+    thought = _thought(turn)
+    if thought:
+        fig.add_bar(name="thinking", x=names, y=[t.thinking_ms for t in tiers], marker_color=THINKING_COLOUR, marker_pattern_shape="/")
+    fig.add_bar(name="answer generation" if thought else "generation", x=names, y=[t.generation_ms for t in tiers], marker_color=[TIER_COLOURS.get(t.tier, "#888") for t in tiers])
     fig.update_layout(barmode="stack", height=260, margin=dict(l=40, r=10, t=30, b=30), title="Latency per tier (ms)", legend=dict(orientation="h", y=-0.25))
     return fig
 

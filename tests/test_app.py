@@ -16,8 +16,10 @@ scripted server through ``RAG_*`` and closes the tiers afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
+import re
 import sys
 import uuid
 import warnings
@@ -28,7 +30,7 @@ from unittest.mock import AsyncMock, Mock
 
 import pytest
 import pytest_asyncio
-from scripted_server import Script, ScriptedServer
+from scripted_server import Script, ScriptedServer, reasoning_script
 from helpers import FACT, GROUNDED_OLLAMA, LLM_OLLAMA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -441,3 +443,117 @@ async def test_stop_keeps_the_partial_answer(app, runtime_env: ScriptedServer) -
     (final,) = messages(em)
     assert final.startswith("word0 word1 word2 ") and final.endswith("*(stopped)*")
     assert "word49" not in final
+
+
+
+# ------------------------------------------------------------------ reasoning models
+
+THOUGHT = "PRIVATE-THOUGHT: the user asks for Ollama's port; the backends page says 11434, so cite it."
+
+
+class RecordingDataLayer:
+    """A data layer that keeps what Chainlit would save (steps by id); everything else is a no-op."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, dict] = {}
+
+    async def create_step(self, step: dict) -> None:
+        self.steps[step["id"]] = dict(step)
+
+    async def update_step(self, step: dict) -> None:
+        self.steps[step["id"]] = dict(step)
+
+    async def delete_step(self, step_id: str) -> None:
+        self.steps.pop(step_id, None)
+
+    def __getattr__(self, name: str):
+        async def nothing(*args, **kwargs) -> None:
+            return None
+
+        return nothing
+
+
+@pytest.mark.asyncio
+async def test_a_thinking_llm_shows_a_thinking_step_then_the_answer_and_saves_no_thinking(
+    app, runtime_env: ScriptedServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import chainlit.data
+
+    saved = RecordingDataLayer()
+    monkeypatch.setattr(chainlit.data, "_data_layer", saved)
+    sid = "thinking"
+    await start_chat(app, session_id=sid)
+    runtime_env.enqueue(SLM, Script(["Port ", "11434."]))
+    runtime_env.enqueue(LLM, reasoning_script("harmony", THOUGHT, LLM_OLLAMA))
+    em = await ask(app, "What port does Ollama listen on?", sid)
+    await asyncio.sleep(0.05)  # Chainlit saves in background tasks
+
+    # the Thinking step: opened while streaming, then closed (collapsed) with its duration as title
+    record = [(name, args[0] if args else kwargs) for name, args, kwargs in em.mock_calls]
+    start_at, started = next((i, a) for i, (n, a) in enumerate(record) if n == "stream_start" and a.get("name") == "Thinking")
+    assert started["type"] == "llm" and started["defaultOpen"] is True and started["autoCollapse"] is True and started["start"]
+    close_at, closed = next((i, a) for i, (n, a) in enumerate(record) if n == "update_step" and a.get("id") == started["id"])
+    assert re.fullmatch(r"Thought for \d+\.\d s", closed["name"]), closed["name"]
+    assert closed["end"] and closed["streaming"] is False and closed["output"].strip() == THOUGHT
+    # then the answer, in a message below it, which never holds the thinking or the markup
+    answer_at = next(i for i, (n, a) in enumerate(record) if n == "stream_start" and a.get("type") == "assistant_message"
+                     and LLM_OLLAMA.startswith(a.get("output", "-")))
+    assert start_at < close_at < answer_at
+    shown = messages(em)
+    final = shown[-1]
+    assert final.startswith(LLM_OLLAMA) and "🔵 LLM" in final
+    assert "PRIVATE-THOUGHT" not in final and "<|" not in final and "analysis" not in final.split("---")[0]
+    assert all("PRIVATE-THOUGHT" not in m for m in shown)
+    # thinking gets its own columns in the table and its own segment in the chart
+    assert "| Tier | TTFT | First answer token | Thinking | Answer generation |" in final
+    assert '"name":"thinking"' in persisted(em)["Latency"].replace(" ", "")
+
+    # the saved chat: the answer, never the thinking (the step was only streamed to the UI)
+    assert started["id"] not in saved.steps
+    assert not any("PRIVATE-THOUGHT" in str(step.get("output")) for step in saved.steps.values())
+    assert any(str(step.get("output", "")).startswith(LLM_OLLAMA) for step in saved.steps.values())
+
+    # the history sent back next turn holds the answer only
+    runtime_env.requests.clear()
+    runtime_env.enqueue(SLM, Script(GROUNDED_OLLAMA))
+    await ask(app, "And which port does Foundry Local use?", sid)
+    assert "PRIVATE-THOUGHT" not in str(runtime_env.requests[0]["body"]["messages"])
+    assert LLM_OLLAMA in str(runtime_env.requests[0]["body"]["messages"])
+
+
+@pytest.mark.asyncio
+async def test_the_llm_thinking_until_its_limit_is_said_and_the_documents_answer(app, runtime_env: ScriptedServer) -> None:
+    sid = "budget"
+    await start_chat(app, session_id=sid)
+    runtime_env.enqueue(SLM, Script(["Port 11434."]))
+    runtime_env.enqueue(LLM, reasoning_script("length", THOUGHT, ""))
+    em = await ask(app, "What port does Ollama listen on?", sid)
+    shown = messages(em)
+    warning = one(shown, "⚠️ LLM:")
+    assert "gpt-oss-20b used all 512 tokens thinking and wrote no answer: raise RAG_LLM_MAX_TOKENS" in warning
+    final = shown[-1]
+    assert "📄 Extractive" in final and "not supported by the sources either" not in final
+    # the thinking was shown, and closed when the tier ended (no answer came to close it)
+    (started,) = [c[1][0] for c in calls(em, "stream_start") if c[1][0]["name"] == "Thinking"]
+    (closed,) = [c[1][0] for c in calls(em, "update_step") if c[1][0]["id"] == started["id"]]
+    assert re.fullmatch(r"Thought for \d+\.\d s", closed["name"]) and closed["output"].strip() == THOUGHT
+
+
+@pytest.mark.asyncio
+async def test_the_reasoning_effort_setting_is_sent_to_the_llm(app, runtime_env: ScriptedServer) -> None:
+    import chainlit as cl
+
+    sid = "effort"
+    em = await start_chat(app, session_id=sid)
+    assert "reasoning_effort" in em.set_chat_settings.call_args[0][0]
+    async with cl_context(sid):
+        values = dict(cl.user_session.get("chat_settings_values"))
+    assert values["reasoning_effort"] == "low"  # RAG_LLM_REASONING_EFFORT's default
+    for choice, sent in (("high", "high"), ("server default", None)):
+        async with cl_context(sid):
+            await app.on_settings_update({**values, "reasoning_effort": choice, "escalate": "always"})
+        runtime_env.requests.clear()
+        await ask(app, "What port does Ollama listen on?", sid)
+        bodies = [r["body"] for r in runtime_env.requests]
+        assert [b.get("reasoning_effort") for b in bodies if b["model"] == LLM] == [sent]
+        assert all("reasoning_effort" not in b for b in bodies if b["model"] == SLM)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from scripted_server import Script, ScriptedServer
+from scripted_server import Script, ScriptedServer, chunked
 from helpers import FACT, GROUNDED_OLLAMA, LLM_OLLAMA
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
@@ -357,6 +357,40 @@ def test_turkish_locale_gets_turkish_ui_and_prompts(open_chat, backend: Scripted
     assert system_prompts and all("Türkçe" in p and "Yalnızca aşağıdaki kaynakları kullan" in p for p in system_prompts)
     expect(page.locator(ASSISTANT).filter(has_text="SLM taslağı")).to_have_count(1)
     shot(page, "test_turkish_locale_gets_turkish_ui_and_prompts")
+
+
+def test_a_thinking_model_shows_its_thinking_step_then_the_answer(open_chat, backend: ScriptedServer) -> None:
+    """gpt-oss-style thinking streams into an open "Thinking" step, which closes (titled with its duration) when the answer starts."""
+    thought = "The user asks which port Ollama listens on. The backends page says 11434, so I will cite it."
+    backend.enqueue(SLM, Script(["Port 11434."]))
+    backend.enqueue(LLM, Script(chunked(LLM_OLLAMA, 24), reasoning=chunked(thought, 9), chunk_delay=0.25))
+    page = open_chat()
+    before = answered(page).count()
+    type_and_send(page, "What port does Ollama listen on?")
+    live = page.locator("#step-Thinking")
+    expect(live).to_be_visible(timeout=TIMEOUT)  # while the model thinks: "Using Thinking"
+    expect(live).to_contain_text("Using Thinking")
+    thinking_step = page.locator(".step").filter(has=live)
+    expect(thinking_step).to_contain_text("The user asks which port", timeout=TIMEOUT)  # open, streaming live
+    shot(page, "test_a_thinking_model_shows_its_thinking_step-while-thinking")
+
+    closed = page.locator('[id^="step-Thought for "]')
+    expect(closed).to_have_count(1, timeout=TIMEOUT)  # the answer started: closed, titled with its duration
+    expect(closed).to_contain_text(re.compile(r"Thought for \d+\.\d s"))
+    expect(answered(page)).to_have_count(before + 1, timeout=TIMEOUT)
+    page.wait_for_selector("#stop-button", state="detached", timeout=TIMEOUT)
+    answer = answered(page).last
+    expect(answer).to_contain_text("Ollama listens on port 11434")
+    expect(answer).to_contain_text("🔵 LLM")
+    expect(answer).not_to_contain_text("The user asks which port")
+    expect(answer.locator("table th").filter(has_text="First answer token")).to_have_count(1)
+    # the step sits above the answer, and opening it shows the whole thought
+    step = page.locator(".step").filter(has=closed)
+    assert step.bounding_box()["y"] < answer.bounding_box()["y"]
+    if thought not in step.inner_text():
+        closed.click()
+    expect(step).to_contain_text(thought)
+    shot(page, "test_a_thinking_model_shows_its_thinking_step_then_the_answer")
 
 
 def test_the_app_logged_no_errors(app_server: tuple[str, Path]) -> None:
