@@ -1,42 +1,52 @@
-"""BM25Okapi over an inverted index: exactly rank-bm25's scores, at posting-list cost.
+"""BM25 over an inverted index: exactly bm25s's Lucene variant, at posting-list cost.
 
-rank-bm25 (the oracle, see ``tests/test_bm25.py``) defines, for a query ``q``
-and a document ``d`` of length ``|d|`` in a corpus of ``N`` documents::
+The Lucene variant of BM25 (Lucene, Elasticsearch and bm25s's default;
+Kamphuis et al., "Which BM25 Do You Mean?", ECIR 2020), for a query ``q`` and a
+document ``d`` of length ``|d|`` in a corpus of ``N`` documents::
 
-    score(d, q) = sum over query tokens t (repeats count) of
-                  idf(t) * f(t,d) * (k1 + 1) / (f(t,d) + k1 * (1 - b + b * |d| / avgdl))
+    score(d, q) = sum over query terms t (repeats count) of
+                  idf(t) * f(t,d) / (f(t,d) + k1 * (1 - b + b * |d| / avgdl))
 
-    idf(t) = ln(N - n(t) + 0.5) - ln(n(t) + 0.5)      n(t): documents containing t
-             (a negative idf is replaced by epsilon * mean idf over the vocabulary)
+    idf(t) = ln(1 + (N - n(t) + 0.5) / (n(t) + 0.5))      n(t): documents containing t
 
-rank-bm25 evaluates this by looping over every document for every query token.
-Here the term frequencies sit in a sparse ``documents x terms`` matrix stored
-by column (CSC), so a query touches only the postings of its own terms.
+The idf is always positive: a document that contains a query term always
+outranks one that contains none, in a folder of any size. (BM25Okapi's idf, as
+rank-bm25 computes it, is zero for a term in half the documents and negative
+above that, so in a small folder near-identical documents ranked below ones
+without the term.) The oracle is ``bm25s.BM25(method="lucene")`` in float64
+(``tests/test_bm25.py``).
+
+The term frequencies sit in a sparse ``documents x terms`` matrix stored by
+column (CSC), so a query touches only the postings of its own terms.
 
 A corpus may be made of several ``Segment``s (the persisted base plus a chat's
-uploads). ``Stats`` combines their ``N``, ``avgdl``, document frequencies and
-mean idf, so every segment is scored as if all were one index; that is what
-keeps scores of uploaded and base chunks comparable.
+uploads). ``Stats`` combines their ``N``, ``avgdl`` and document frequencies,
+so every segment is scored as if all were one index; that is what keeps scores
+of uploaded and base chunks comparable.
+
+A query may be analyzed differently for documents in different languages (see
+``rag.retrieval``): ``score_segments`` takes one term list per language and
+adds a term's weight only to the documents of the languages whose list holds it.
 """
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
 
-__all__ = ["BM25Params", "Segment", "Stats", "score_segments", "top_k"]
+__all__ = ["BM25Params", "Segment", "Stats", "lucene_idf", "score_segments", "top_k"]
 
 
 @dataclass(frozen=True)
 class BM25Params:
-    k1: float = 1.5
-    b: float = 0.75
-    epsilon: float = 0.25
+    k1: float = 1.5  # term-frequency saturation (bm25s's default)
+    b: float = 0.75  # length normalization
 
 
 @dataclass
@@ -111,13 +121,25 @@ class Segment:
         start, end = self.matrix.indptr[j], self.matrix.indptr[j + 1]
         return self.matrix.indices[start:end], self.matrix.data[start:end]
 
+    def terms_by_id(self) -> list[str]:
+        """Term strings indexed by term id (built once, on first use)."""
+        names = self.__dict__.get("_names")
+        if names is None or len(names) != len(self.vocab):
+            names = [""] * len(self.vocab)
+            for term, j in self.vocab.items():
+                names[j] = term
+            self.__dict__["_names"] = names
+        return names
+
     def term_df(self, term: str) -> int:
         j = self.vocab.get(term)
         return 0 if j is None else int(self.df[j])
 
 
-def _raw_idf(df: np.ndarray | float, n: int) -> np.ndarray:
-    return np.log(n - np.asarray(df, dtype=np.float64) + 0.5) - np.log(np.asarray(df, dtype=np.float64) + 0.5)
+def lucene_idf(df: np.ndarray | float, n: int) -> np.ndarray:
+    """``ln(1 + (n - df + 0.5) / (df + 0.5))``, elementwise; always > 0 for ``df <= n``."""
+    df = np.asarray(df, dtype=np.float64)
+    return np.log1p((n - df + 0.5) / (df + 0.5))
 
 
 @dataclass(frozen=True)
@@ -127,7 +149,6 @@ class Stats:
     segments: tuple[Segment, ...]
     n: int
     avgdl: float
-    average_idf: float
     params: BM25Params
     # per segment and document: k1 * (1 - b + b * |d| / avgdl), computed once
     norms: tuple[np.ndarray, ...] = ()
@@ -140,56 +161,61 @@ class Stats:
         avgdl = total / n if n else 0.0
         k1, b = params.k1, params.b
         norms = tuple(k1 * (1 - b + b * s.doc_len / avgdl) if avgdl else np.zeros(s.size) for s in segments)
-        return cls(segments, n, avgdl, _average_idf(segments, n), params, norms)
+        return cls(segments, n, avgdl, params, norms)
 
     def df(self, term: str) -> int:
         return sum(s.term_df(term) for s in self.segments)
 
     def idf(self, term: str) -> float:
-        """rank-bm25's idf of ``term`` (0.0 for a term no document has)."""
+        """The Lucene idf of ``term`` (0.0 for a term no document has)."""
         df = self.df(term)
-        if df == 0:
-            return 0.0
-        value = float(_raw_idf(df, self.n))
-        return self.params.epsilon * self.average_idf if value < 0 else value
+        return 0.0 if df == 0 else math.log1p((self.n - df + 0.5) / (df + 0.5))  # lucene_idf, for one term
 
 
-def _average_idf(segments: Sequence[Segment], n: int) -> float:
-    """Mean raw idf over the union vocabulary, with df summed across segments."""
-    if not segments or n == 0:
-        return 0.0
-    base = segments[0]
-    df = base.df.astype(np.float64)
-    extra: dict[str, int] = {}
-    for seg in segments[1:]:
-        for term, j in seg.vocab.items():
-            i = base.vocab.get(term)
-            if i is not None:
-                df[i] += seg.df[j]
-            else:
-                extra[term] = extra.get(term, 0) + int(seg.df[j])
-    present = df[df > 0]  # an empty base has a placeholder column
-    values = np.concatenate([_raw_idf(present, n), _raw_idf(np.fromiter(extra.values(), float), n)])
-    return float(values.sum() / len(values)) if len(values) else 0.0
+def score_segments(
+    stats: Stats,
+    query: Sequence[str] | Mapping[int, Sequence[str]],
+    row_langs: Sequence[np.ndarray] | None = None,
+    weights: Mapping[int, float] | None = None,
+) -> list[np.ndarray]:
+    """BM25 scores of every document, one float64 array per segment of ``stats``.
 
-
-def score_segments(stats: Stats, query: Sequence[str]) -> list[np.ndarray]:
-    """BM25 scores of every document, one array per segment of ``stats``."""
-    k1 = stats.params.k1
+    ``query`` is one term list for all documents, or a mapping from a language
+    code (a small int) to the term list for the documents of that language; then
+    ``row_langs`` gives, per segment, each document's language code (uint8), and
+    ``weights`` (default 1.0) scales each language's matches.
+    """
     out = [np.zeros(s.size) for s in stats.segments]
     if stats.n == 0:
         return out
-    for term, times in Counter(query).items():
+    if isinstance(query, Mapping):
+        per_term: dict[str, dict[int, float]] = {}
+        for code, terms in query.items():
+            weight = 1.0 if weights is None else weights.get(code, 1.0)
+            for term, times in Counter(terms).items():
+                per_term.setdefault(term, {})[code] = times * weight
+    else:
+        per_term = {term: {-1: float(times)} for term, times in Counter(query).items()}
+    for term, by_lang in per_term.items():
         idf = stats.idf(term)
         if idf == 0.0:
             continue
-        for seg, norms, scores in zip(stats.segments, stats.norms, out):
+        everywhere = -1 in by_lang
+        if not everywhere:  # how many times the term counts, by document language code
+            times = np.zeros(256)
+            for code, count in by_lang.items():
+                times[code] = count
+        for s, (seg, norms, scores) in enumerate(zip(stats.segments, stats.norms, out)):
             found = seg.postings(term)
             if found is None:
                 continue
             rows, tf = found
             tf = tf.astype(np.float64)
-            scores[rows] += times * (idf * (tf * (k1 + 1) / (tf + norms[rows])))
+            contribution = idf * (tf / (tf + norms[rows]))
+            if everywhere:
+                scores[rows] += by_lang[-1] * contribution
+                continue
+            scores[rows] += times[row_langs[s][rows]] * contribution  # type: ignore[index]
     return out
 
 

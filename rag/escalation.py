@@ -67,11 +67,11 @@ def support(answer: str, source_texts: Sequence[str], analyzer: Analyzer, lang: 
     """Lexical support of ``answer`` by the sources, per sentence and overall."""
     vocabulary: set[str] = set()
     for text in source_texts:
-        vocabulary.update(analyzer.terms(text, lang))
+        vocabulary.update(analyzer.content_terms(text, lang))
     scored: list[tuple[str, float]] = []
     weighted = total = 0.0
     for sentence in _SENTENCE_RE.split(_CITATION_RE.sub(" ", answer)):
-        terms = set(analyzer.terms(sentence, lang))
+        terms = set(analyzer.content_terms(sentence, lang))
         if not terms:
             continue
         share = len(terms & vocabulary) / len(terms)

@@ -11,24 +11,30 @@ is dropped with the chat. The base index is never rebuilt for an upload.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import overload
 
-from rag.analysis import Analyzer, detect_language
+import numpy as np
+
+from rag.analysis import LANGUAGES, Analyzer, detect_language
 from rag.bm25 import BM25Params, Segment, Stats
 from rag.cache import CACHE_VERSION, CachedIndex, FileRecord, cache_folder, read_cache, write_cache
 from rag.chunking import Chunk, ChunkConfig, chunk_document
 from rag.errors import DocsError, LoadError
-from rag.loading import DEFAULT_MAX_BYTES, Document, Skipped, iter_files, load_bytes, load_file, upload_name
+from rag.loading import DEFAULT_MAX_BYTES, LOADER_VERSION, Document, Skipped, iter_files, load_bytes, load_file, upload_name
 from rag.tokens import count_tokens
 
-__all__ = ["Index", "IndexConfig", "IndexReport", "Overlay", "analyze_chunk_terms", "open_index"]
+__all__ = ["Added", "Index", "IndexConfig", "IndexReport", "Overlay", "analyze_chunk_terms", "open_index"]
 
-ANALYZER_VERSION = 7
+ANALYZER_VERSION = 8  # 8: stopwords and whole identifiers indexed, diacritics folded
+# Language -> code in the per-chunk language arrays (see rag.bm25.score_segments).
+LANG_CODES = {lang: code for code, lang in enumerate(sorted(LANGUAGES))}
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class IndexConfig:
     max_bytes: int = DEFAULT_MAX_BYTES
 
     def fingerprint(self) -> str:
-        return f"v{CACHE_VERSION}.a{ANALYZER_VERSION}.{self.chunk}.{self.language}"
+        return f"v{CACHE_VERSION}.a{ANALYZER_VERSION}.l{LOADER_VERSION}.{self.chunk}.{self.language}"
 
 
 @dataclass
@@ -52,6 +58,11 @@ class IndexReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+
+
+def lang_codes(langs: Sequence[str]) -> np.ndarray:
+    """Each chunk's language as a small integer code (uint8), for per-language query terms."""
+    return np.fromiter((LANG_CODES.get(lang, 255) for lang in langs), dtype=np.uint8, count=len(langs))
 
 
 def analyze_chunk_terms(analyzer: Analyzer, chunk: Chunk, lang: str) -> list[str]:
@@ -84,8 +95,15 @@ class Index:
         self.config = config
         self.analyzer = analyzer
         self.stats = Stats.of([segment], config.bm25)
-        counts = Counter(langs)
-        self.main_language = counts.most_common(1)[0][0] if counts else "en"
+        self.row_langs = lang_codes(langs)
+        self.lang_counts = Counter(langs)
+        self.main_language = self.lang_counts.most_common(1)[0][0] if self.lang_counts else "en"
+
+    def language_shares(self, extra: Sequence[str] = ()) -> dict[str, float]:
+        """Share of the chunks in each language (with ``extra``, an overlay's chunk languages)."""
+        counts = self.lang_counts + Counter(extra) if extra else self.lang_counts
+        total = sum(counts.values())
+        return {lang: count / total for lang, count in counts.items()} if total else {self.main_language: 1.0}
 
     @property
     def sources(self) -> list[str]:
@@ -163,6 +181,39 @@ def open_index(docs: Path, cache_dir: Path | None, config: IndexConfig = IndexCo
     return Index(chunks, langs, segment, config, analyzer), report
 
 
+@dataclass(frozen=True)
+class Added(Sequence[Chunk]):
+    """What ``Overlay.add_bytes`` did with one upload; also the sequence of its chunks.
+
+    ``source`` is the name the upload is searched and cited under: ``requested``
+    (the plain name the client sent), or ``notes (2).md`` when a different file
+    called ``notes.md`` is already in the overlay. ``duplicate``: the same bytes
+    were already there, as ``source``; nothing was added.
+    """
+
+    source: str
+    chunks: tuple[Chunk, ...]
+    requested: str
+    duplicate: bool = False
+
+    @property
+    def renamed(self) -> bool:
+        return self.source != self.requested
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    @overload
+    def __getitem__(self, index: int) -> Chunk: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Chunk, ...]: ...
+    def __getitem__(self, index: int | slice) -> Chunk | tuple[Chunk, ...]:
+        return self.chunks[index]
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return iter(self.chunks)
+
+
 class Overlay:
     """One chat's uploaded documents, searched together with the base index.
 
@@ -174,27 +225,62 @@ class Overlay:
         self.base = base
         self._lock = threading.Lock()
         self._docs: dict[str, tuple[str, list[Chunk], list[str]]] = {}
+        self._digests: dict[str, str] = {}  # source -> SHA-256 of its bytes
         self.chunks: list[Chunk] = []
         self.langs: list[str] = []
         self.segment = Segment.from_terms([])
         self.stats = base.stats
+        self.row_langs = lang_codes([])
 
     def add(self, doc: Document) -> list[Chunk]:
-        """Index ``doc`` (replacing an upload of the same name); returns its chunks."""
+        """Index ``doc`` under ``doc.source`` (replacing a document of that source); returns its chunks."""
         lang, chunks, terms = _process(doc, self.base.analyzer, self.base.config)
         with self._lock:
             docs = dict(self._docs)
             docs[doc.source] = (lang, chunks, terms)
+            self._digests[doc.source] = doc.sha256
             self._swap(docs)
         return chunks
 
-    def add_bytes(self, name: str, data: bytes) -> list[Chunk]:
-        """Parse an upload and add it; raises ``LoadError`` with the reason.
+    def add_bytes(self, name: str, data: bytes) -> Added:
+        """Parse an upload and add it, keeping what is there; raises ``LoadError`` with the reason.
 
         ``name`` comes from the client: its source is the plain file name that
-        ``upload_name`` makes of it (no folders, no control characters, bounded).
+        ``upload_name`` makes of it (no folders, no control characters, bounded),
+        numbered (``notes (2).md``) if a different upload already has that name.
+        Bytes already in the overlay are not added again (``Added.duplicate``).
         """
-        return self.add(load_bytes(upload_name(name), data, self.base.config.max_bytes))
+        requested = upload_name(name)
+        digest = hashlib.sha256(data).hexdigest()
+        doc: Document | None = None
+        while True:  # parsed outside the lock; the check is made again before adding
+            with self._lock:
+                same = self._same_bytes(digest)
+                if same is not None:
+                    return Added(same, tuple(self._docs[same][1]), requested, duplicate=True)
+                if doc is not None:
+                    source = self._free_name(requested)
+                    lang, chunks, terms = _process(replace(doc, source=source), self.base.analyzer, self.base.config)
+                    docs = dict(self._docs)
+                    docs[source] = (lang, chunks, terms)
+                    self._digests[source] = digest
+                    self._swap(docs)
+                    return Added(source, tuple(chunks), requested)
+            doc = load_bytes(requested, data, self.base.config.max_bytes)
+
+    def _same_bytes(self, digest: str) -> str | None:
+        return next((s for s, d in self._digests.items() if d == digest and s in self._docs), None)
+
+    def _free_name(self, name: str) -> str:
+        """``name``, or ``stem (2).suffix``, ``(3)``... whichever is not taken yet."""
+        if name not in self._docs:
+            return name
+        path = PurePosixPath(name)
+        stem, suffix = name[: len(name) - len(path.suffix)], path.suffix
+        number = 2
+        while f"{stem} ({number}){suffix}" in self._docs:
+            number += 1
+        return f"{stem} ({number}){suffix}"
 
     def remove(self, source: str) -> bool:
         with self._lock:
@@ -218,11 +304,12 @@ class Overlay:
         langs = [lang for lang, cs, _ in docs.values() for _ in cs]
         segment = Segment.from_terms(t.split() for _, _, ts in docs.values() for t in ts)
         stats = Stats.of([self.base.segment, segment], self.base.config.bm25) if chunks else self.base.stats
-        # one assignment of a tuple: readers take (chunks, langs, segment, stats) as a whole
-        self._view = (chunks, langs, segment, stats)
-        self.chunks, self.langs, self.segment, self.stats = chunks, langs, segment, stats
+        row_langs = lang_codes(langs)
+        # one assignment of a tuple: readers take (chunks, langs, segment, stats, row_langs) as a whole
+        self._view = (chunks, langs, segment, stats, row_langs)
+        self.chunks, self.langs, self.segment, self.stats, self.row_langs = chunks, langs, segment, stats, row_langs
         self._docs = docs
 
-    def view(self) -> tuple[Sequence[Chunk], Sequence[str], Segment, Stats]:
-        """A consistent snapshot (chunks, langs, segment, stats) for one search."""
-        return getattr(self, "_view", (self.chunks, self.langs, self.segment, self.stats))
+    def view(self) -> tuple[Sequence[Chunk], Sequence[str], Segment, Stats, np.ndarray]:
+        """A consistent snapshot (chunks, langs, segment, stats, row language codes) for one search."""
+        return getattr(self, "_view", (self.chunks, self.langs, self.segment, self.stats, self.row_langs))

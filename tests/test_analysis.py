@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.analysis import Analyzer, detect_language, fold, words
+from rag.analysis import Analyzer, detect_language, fold, fold_accents, identifiers, words
 
 
 @pytest.fixture
@@ -43,10 +43,10 @@ def test_ascii_typed_turkish_matches_turkish_letters(analyzer: Analyzer) -> None
     assert analyzer.terms("nasil calisir", "tr")[-1] == analyzer.terms("nasıl çalışır", "tr")[-1]
 
 
-def test_turkish_stopwords_removed(analyzer: Analyzer) -> None:
-    assert analyzer.terms("ve", "tr") == []
-    assert analyzer.terms("için", "tr") == []
-    assert analyzer.terms("model ve araç için", "tr") == analyzer.terms("model araç", "tr")
+def test_turkish_stopwords_are_indexed_but_not_content(analyzer: Analyzer) -> None:
+    assert analyzer.terms("ve", "tr") == ["ve"]
+    assert analyzer.content_terms("ve için", "tr") == []
+    assert analyzer.content_terms("model ve araç için", "tr") == analyzer.content_terms("model araç", "tr") == ["mode", "arac"]
 
 
 # ---------------------------------------------------------------- English terms
@@ -56,9 +56,11 @@ def test_english_stemming(analyzer: Analyzer) -> None:
     assert analyzer.terms("running models", "en") == analyzer.terms("run model", "en") == ["run", "model"]
 
 
-def test_english_stopwords_removed(analyzer: Analyzer) -> None:
-    assert analyzer.terms("what is the model", "en") == ["model"]
-    assert analyzer.terms("the what", "en") == []
+def test_english_stopwords_are_indexed_but_not_content(analyzer: Analyzer) -> None:
+    """A document keeps every word (so "to be or not to be" can be found); checks and queries leave stopwords out."""
+    assert analyzer.terms("what is the model", "en") == ["what", "is", "the", "model"]
+    assert analyzer.content_terms("what is the model", "en") == ["model"]
+    assert analyzer.content_terms("the what", "en") == []
 
 
 @pytest.mark.parametrize("lang", ["en", "tr"])
@@ -80,10 +82,16 @@ def test_words_are_unicode_letters_and_digits() -> None:
 # ---------------------------------------------------------------- query terms
 
 
-@pytest.mark.parametrize(("query", "lang"), [("what is the", "en"), ("ve için", "tr")])
+@pytest.mark.parametrize(("query", "lang"), [("what is the", "en"), ("ve için", "tr"), ("to be or not to be", "en")])
 def test_stopword_only_query_keeps_its_words(analyzer: Analyzer, query: str, lang: str) -> None:
-    assert analyzer.terms(query, lang) == []
+    assert analyzer.content_terms(query, lang) == []
+    assert analyzer.query_terms(query, lang) == analyzer.terms(query, lang)
     assert len(analyzer.query_terms(query, lang)) == len(query.split())
+
+
+def test_stopwords_of_either_language_are_dropped_from_a_query_with_content(analyzer: Analyzer) -> None:
+    """A question is analyzed for every language of the index: English glue words must not become Turkish terms."""
+    assert analyzer.query_terms("How do I start the service?", "tr") == analyzer.content_terms("start service", "tr")
 
 
 def test_query_terms_equal_terms_when_there_is_content(analyzer: Analyzer) -> None:
@@ -91,8 +99,43 @@ def test_query_terms_equal_terms_when_there_is_content(analyzer: Analyzer) -> No
 
 
 def test_unstemmed_language_still_yields_tokens(analyzer: Analyzer) -> None:
-    assert analyzer.terms("Το Μοντέλο τρέχει", "el") == ["το", "μοντέλο", "τρέχει"]
+    assert analyzer.terms("Το Μοντέλο τρέχει", "el") == ["το", "μοντελο", "τρεχει"]  # Greek accents folded
     assert analyzer.terms("模型 运行", "zh") == ["模型", "运行"]
+
+
+# ---------------------------------------------------------------- any spelling
+
+
+@pytest.mark.parametrize(
+    ("typed", "written", "lang"),
+    [
+        ("Geneve", "Genève", "en"),
+        ("cafe", "café", "en"),
+        ("yazici kurulumu", "yazıcı kurulumu", "tr"),
+        ("Izmir subesi", "İzmir şubesi", "tr"),
+        ("Izmir subesi", "İzmir şubesi", "en"),  # Turkish names inside an English text
+        ("sube", "ŞUBE", "tr"),
+        ("μόντελο", "ΜΟΝΤΕΛΟ", "el"),
+        ("strasse", "straße", "en"),
+    ],
+)
+def test_text_typed_without_diacritics_matches_text_with_them(analyzer: Analyzer, typed: str, written: str, lang: str) -> None:
+    assert analyzer.terms(typed, lang) == analyzer.terms(written, lang)
+
+
+def test_diacritics_of_other_scripts_are_left_alone() -> None:
+    assert fold_accents("नमस्ते") == "नमस्ते"  # Devanagari vowel signs are letters of their own
+    assert fold_accents("مرحبا") == "مرحبا"
+    assert fold_accents("Ağrı Dağı") == "Agri Dagi"
+
+
+@pytest.mark.parametrize("lang", ["en", "tr"])
+def test_identifiers_are_also_indexed_whole_and_unstemmed(analyzer: Analyzer, lang: str) -> None:
+    terms = analyzer.terms("Run chat_bootstrap.py with gpt-oss-20b on 127.0.0.1 and RAG_SLM_BASE_URL.", lang)
+    for whole in ("chat_bootstrap.py", "gpt-oss-20b", "127.0.0.1", "rag_slm_base_url"):
+        assert whole in terms
+    assert "bootstrap" in terms or "boot" in terms  # the parts are words too
+    assert identifiers("x.") == [] and identifiers("a - b") == []
 
 
 # ---------------------------------------------------------------- language detection
@@ -146,13 +189,49 @@ class CountingStemmer:
         return word.rstrip("s")
 
 
-def test_stemmer_sees_each_content_word_once(analyzer: Analyzer) -> None:
+def test_stemmer_sees_each_word_once(analyzer: Analyzer) -> None:
     stemmer = CountingStemmer()
     analyzer._stemmers["en"] = stemmer
     text = "models run models; the runner runs models"
-    assert analyzer.terms(text, "en") == ["model", "run", "model", "runner", "run", "model"]
+    assert analyzer.content_terms(text, "en") == ["model", "run", "model", "runner", "run", "model"]
     analyzer.terms(text + " " + text, "en")
-    assert sorted(stemmer.seen) == ["models", "run", "runner", "runs"]  # "the" is a stopword
+    assert sorted(stemmer.seen) == ["models", "run", "runner", "runs", "the"]
+
+
+def test_one_analyzer_is_safe_to_share_between_threads() -> None:
+    """Uploads are analyzed in worker threads while searches analyze questions on the event loop.
+
+    A small cache bound makes the threads replace the cache many times while
+    others read it; every call must still return exactly what a private
+    analyzer returns (before, a cleared cache raised KeyError mid-lookup, and
+    PyStemmer was called from two threads at once).
+    """
+    import threading
+
+    shared = Analyzer()
+    shared.max_cached_words = 50
+    texts = [" ".join(f"w{t}x{i} running models çalışan araçlar" for i in range(120)) for t in range(6)]
+    expected = {(t, lang): Analyzer().terms(text, lang) for t, text in enumerate(texts) for lang in ("en", "tr")}
+    errors: list[BaseException] = []
+    wrong: list[tuple[int, str]] = []
+
+    def work(t: int) -> None:
+        try:
+            for _ in range(15):
+                for lang in ("en", "tr"):
+                    if shared.terms(texts[t], lang) != expected[(t, lang)]:
+                        wrong.append((t, lang))
+                    shared.query_terms(texts[(t + 1) % len(texts)][:200], lang)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and wrong == []
+    assert all(len(cache) <= shared.max_cached_words + 800 for cache in shared._cache.values())
 
 
 def test_question_framing_words_are_dropped_from_queries_only() -> None:
@@ -162,7 +241,7 @@ def test_question_framing_words_are_dropped_from_queries_only() -> None:
     assert "think" not in query and "secur" in query and "hole" in query
     assert "think" in analyzer.terms("Think before you deploy", "en")
     tr_query = analyzer.query_terms("Araçları bir türlü kullanmıyor. Neyi kontrol etmeliyim?", "tr")
-    assert tr_query == analyzer.terms("Araçları kullanmıyor kontrol", "tr")
+    assert tr_query == analyzer.content_terms("Araçları kullanmıyor kontrol", "tr")
 
 
 def test_a_query_of_only_framing_words_still_has_terms() -> None:
