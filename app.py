@@ -96,7 +96,7 @@ async def runtime() -> tuple[Settings, Index, Tiers, IndexReport]:
         if "tiers" not in _runtime:
             settings = load_settings()
             index, report = await asyncio.to_thread(open_index, settings.docs_dir, settings.cache_dir, settings.index_config())
-            tiers = await open_tiers(settings)
+            tiers = await open_tiers(settings, owner="app")  # a -w reload stops the server the old import started
             _runtime.update(settings=settings, index=index, tiers=tiers, summary=report)
     return _runtime["settings"], _runtime["index"], _runtime["tiers"], _runtime["summary"]  # type: ignore[return-value]
 
@@ -281,7 +281,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
         top_k=int(values.get("top_k", config.top_k)),
         policy=dataclasses.replace(config.policy, short_chars=int(values.get("short_chars", config.policy.short_chars))),
     )
-    assistant = Assistant(index, config, tiers.slm, tiers.llm, tiers.llm_note)
+    assistant = Assistant(index, config, tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
     history: list[Turn] = cl.user_session.get("history") or []
     show_draft = bool(values.get("show_draft", True))
     effort = values.get("reasoning_effort")
@@ -301,7 +301,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
                 await retrieval_step(question, event)
             elif isinstance(event, TierStart):
                 thinking = await close_thinking(thinking)
-                if event.tier != "slm" and msg.content:
+                if (event.tier != "slm" or event.reason) and msg.content:  # a later tier, or the SLM asked again
                     await close_draft(msg, show_draft, lang, streaming)
                     msg = cl.Message(content="")
                 streaming = event.tier
@@ -446,10 +446,14 @@ async def add_upload(overlay: Overlay, element) -> None:
             raise LoadError(f"too large (the limit is {MAX_UPLOAD_BYTES // (1024 * 1024)} MB)")
         data = path.read_bytes() if path is not None else (element.content or b"")  # Chainlit deletes its files later
         started = asyncio.get_running_loop().time()
-        chunks = await asyncio.to_thread(overlay.add_bytes, name, data)
+        added = await asyncio.to_thread(overlay.add_bytes, name, data)
         ms = (asyncio.get_running_loop().time() - started) * 1000
     except (LoadError, OSError) as err:
         await cl.Message(content=f"`{name}` was not added: {getattr(err, 'reason', err)}").send()
         return
+    if added.duplicate:  # the same bytes again: nothing added, nothing counted
+        await cl.Message(content=f"`{name}` is already in this chat (as `{added.source}`): not added again.").send()
+        return
     cl.user_session.set("uploads", count + 1)
-    await cl.Message(content=f"📎 Added `{name}` to this chat: {len(chunks)} passages in {ms:.0f} ms.").send()
+    renamed = f" as `{added.source}` (a different `{added.requested}` is already here)" if added.renamed else ""
+    await cl.Message(content=f"📎 Added `{name}` to this chat{renamed}: {len(added)} passages in {ms:.0f} ms.").send()

@@ -156,7 +156,7 @@ def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None
             for status in tiers.statuses:
                 click.echo(status.line(), err=True)
                 degraded |= status.tier == "slm" and not status.ok
-            assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note)
+            assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
             done = None
             async for event in assistant.ask(question, escalate=escalate, mode=mode):
                 if isinstance(event, Thinking):

@@ -404,6 +404,13 @@ class Supervisor:
         status = self.server.exit_status()
         return status if status is not None and self.server.process is not None else None
 
+    def wait_for_crash(self, seconds: float) -> Exit | None:
+        """``check()``, waiting up to ``seconds`` for a dying process to be seen as exited."""
+        deadline = time.monotonic() + seconds
+        while (status := self.check()) is None and self.server.process is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return status
+
     def crash_message(self, status: Exit) -> str:
         return f"the embedded model server crashed ({status.describe()}){self.server.where_to_look()}"
 

@@ -84,7 +84,7 @@ async def run_eval(
                 notes.append(f"rubric skipped: no judge is reachable ({tiers.llm_note or 'set RAG_LLM_BASE_URL'})")
             for n, item in enumerate(qa, 1):
                 index = index_for(item.lang)
-                assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note)
+                assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
                 done: Done | None = None
                 async for event in assistant.ask(item.question, temperature=0.0):
                     if isinstance(event, Done):

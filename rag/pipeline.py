@@ -17,6 +17,12 @@ The chain: SLM -> LLM when the policy escalates -> extractive when the LLM tier
 is missing, fails, or its answer is ungrounded too. Nothing streamed is ever
 taken back: an escalated turn keeps the SLM's text as the draft.
 
+When the SLM is the embedded server, its ``Supervisor`` watches it: a server
+that died between turns is restarted before the question is asked; one that
+dies during the answer is reported as a crash (signal and log, never "nothing
+answers"), restarted once, and asked again (a second ``TierStart`` for the
+SLM). A server over its crash budget is skipped with the reason.
+
 Thinking stays out of everything that reads the answer: the grounding check, the
 draft the LLM refines, ``Done.answer`` (and so the history the caller sends
 back). A tier that thinks until its token limit fails with reason ``budget``
@@ -25,12 +31,14 @@ back). A tier that thinks until its token limit fails with reason ``budget``
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rag.client import USE_CONFIG, Delta, Finished, TierClient
-from rag.errors import ReasoningBudgetExhausted
+from rag.embedded import Supervisor
+from rag.errors import BackendStatusError, BackendTimeout, ReasoningBudgetExhausted
 from rag.escalation import Outcome, Policy, decide, support
 from rag.extractive import extract_answer
 from rag.index import Index, Overlay
@@ -85,6 +93,7 @@ class TierEnd:
     reasoning: str = ""  # the tier's thinking
     note: str | None = None  # not an error, worth saying (e.g. the server refused reasoning_effort)
     budget: bool = False  # the error is a model that thought until its token limit
+    crashed: bool = False  # the error is the embedded server's process dying (it is restarted)
 
 
 @dataclass(frozen=True)
@@ -152,12 +161,22 @@ class AssistantConfig:
 class Assistant:
     """Answers questions over an index with the configured tiers (either may be None)."""
 
-    def __init__(self, index: Index, config: AssistantConfig, slm: TierClient | None, llm: TierClient | None, llm_note: str = "") -> None:
+    def __init__(
+        self,
+        index: Index,
+        config: AssistantConfig,
+        slm: TierClient | None,
+        llm: TierClient | None,
+        llm_note: str = "",
+        supervisor: Supervisor | None = None,
+    ) -> None:
+        """``supervisor``: the embedded SLM server's, when the SLM is ours to restart (``rag.embedded``)."""
         self.index = index
         self.config = config
         self.slm = slm
         self.llm = llm
         self.llm_note = llm_note or "the LLM tier is not configured (set RAG_LLM_BASE_URL)"
+        self.supervisor = supervisor
 
     async def ask(
         self,
@@ -206,11 +225,21 @@ class Assistant:
         reasons: list[str] = []
         final_text, final_tier = "", "extractive"
 
-        # 1. the SLM
-        slm_text, slm_failed = "", True
-        if self.slm is not None:
+        # 1. the SLM (its embedded server restarted once if it crashed)
+        slm_text, slm_failed, slm_budget = "", True, False
+        slm = self.slm
+        supervisor = self.supervisor if slm is not None else None
+        if supervisor is not None:
+            if supervisor.down is None and supervisor.check() is not None:  # it died between turns
+                notes.append(await asyncio.to_thread(supervisor.recover))
+            if supervisor.down is not None:
+                slm = None
+        if slm is None:
+            notes.append("no SLM tier is available" + (f": {supervisor.down}" if supervisor is not None and supervisor.down else ""))
+        retry = ""
+        while slm is not None:
             end: TierEnd | None = None
-            async for event in _tier_events(self.slm, "slm", slm_prompt, temperature, effort=efforts.get("slm", USE_CONFIG)):
+            async for event in _tier_events(slm, "slm", slm_prompt, temperature, retry, efforts.get("slm", USE_CONFIG), supervisor):
                 end = event if isinstance(event, TierEnd) else end
                 yield event
             assert end is not None
@@ -221,9 +250,12 @@ class Assistant:
                 notes.append(f"SLM: {end.error}")
             if end.note:
                 notes.append(end.note)
-        else:
-            slm_budget = False
-            notes.append("no SLM tier is available")
+            if retry or not end.crashed or supervisor is None:
+                break
+            notes.append(await asyncio.to_thread(supervisor.recover))  # crashed: restart it once and ask again
+            if supervisor.down is not None:
+                break
+            retry = "the embedded model server was restarted after a crash"
         slm_support = support(slm_text, source_texts, self.index.analyzer, lang).score if slm_text.strip() else 0.0
         outcome = Outcome(slm_text, covered, slm_support, is_refusal(slm_text), failed=slm_failed, budget=slm_budget)
         forced = escalate == "always"
@@ -287,8 +319,13 @@ class Assistant:
 
 async def _tier_events(
     client: TierClient, tier: str, prompt, temperature: float | None, reason: str = "", effort=USE_CONFIG,
+    supervisor: Supervisor | None = None,
 ) -> AsyncIterator[Event]:
-    """One model tier's events: its start, its thinking and answer as they stream, its end (answer, thinking, metrics, error)."""
+    """One model tier's events: its start, its thinking and answer as they stream, its end (answer, thinking, metrics, error).
+
+    With a ``supervisor`` (the embedded server's), a failure that coincides with the server's
+    process having died is reported as the crash it is (signal, log), with ``TierEnd.crashed``.
+    """
     yield TierStart(tier, client.config.model, reason)
     finished: Finished | None = None
     async for event in client.stream(prompt, temperature=temperature, reasoning_effort=effort):
@@ -298,9 +335,17 @@ async def _tier_events(
             finished = event
     assert finished is not None
     error = finished.error
+    message = str(error) if error else None
+    crashed = False
+    if error is not None and supervisor is not None and not isinstance(error, (BackendStatusError, BackendTimeout, ReasoningBudgetExhausted)):
+        status = await asyncio.to_thread(supervisor.wait_for_crash, 1.0)  # the socket can close a moment before the exit is seen
+        if status is not None:
+            crashed = True
+            message = f"{supervisor.crash_message(status)}; restarting it" + ("; the partial answer is kept" if finished.text else "")
+            finished.metrics.error = message
     yield TierEnd(
-        tier, finished.text, finished.metrics, str(error) if error else None, finished.reasoning, finished.note,
-        isinstance(error, ReasoningBudgetExhausted),
+        tier, finished.text, finished.metrics, message, finished.reasoning, finished.note,
+        isinstance(error, ReasoningBudgetExhausted), crashed,
     )
 
 

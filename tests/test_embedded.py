@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import pytest_asyncio
 
 if importlib.util.find_spec("llama_cpp") is None:  # the server runs in a child process: don't import it here
     pytest.skip("llama-cpp-python[server] is not installed (pip install -e '.[test]')", allow_module_level=True)
@@ -260,3 +261,86 @@ def test_a_second_server_of_the_same_owner_stops_the_first(model_path: Path, tmp
         first.process.stdin.close()  # what the garbage collector would do with the forgotten object
     assert first.process.poll() is not None
     assert not (tmp_path / f"embedded-app-{os.getpid()}.json").exists()
+
+
+# ---------------------------------------------------------------- supervision in a real session
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for the module, so the packaged model is assembled there once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest_asyncio.fixture
+async def session_tiers(shared_cache: Path, monkeypatch: pytest.MonkeyPatch):
+    """The tiers as `rag ask` and the app open them with nothing configured: the embedded server, warmed up."""
+    from rag.settings import load_settings
+    from rag.tiers import open_tiers
+
+    monkeypatch.setenv("RAG_CACHE_DIR", str(shared_cache))
+    tiers = await open_tiers(load_settings())
+    try:
+        assert tiers.slm is not None and tiers.supervisor is not None, tiers.statuses
+        yield tiers
+    finally:
+        await tiers.aclose()
+
+
+async def _turn(assistant: Assistant, question: str, on_token=None) -> list:
+    events = []
+    async for event in assistant.ask(question, escalate="never"):
+        events.append(event)
+        if on_token is not None and isinstance(event, Token) and event.tier == "slm":
+            on_token()
+            on_token = None
+    return events
+
+
+@pytest.mark.asyncio
+async def test_the_status_says_the_server_was_warmed_up(session_tiers) -> None:
+    (slm,) = [s for s in session_tiers.statuses if s.tier == "slm"]
+    assert slm.ok and slm.origin == "embedded"
+    assert re.search(r"\(embedded; warmed up in \d+\.\d s, \d+ tok/s\)", slm.line())
+
+
+@pytest.mark.asyncio
+async def test_a_server_killed_between_turns_is_restarted_and_answers_the_next_turn(session_tiers) -> None:
+    index, _ = open_index(ROOT / "corpus", None)
+    assistant = Assistant(index, AssistantConfig(), session_tiers.slm, None, supervisor=session_tiers.supervisor)
+    first = await _turn(assistant, "What port does Ollama listen on?")
+    assert next(e for e in first if isinstance(e, TierEnd) and e.tier == "slm").error is None
+    os.kill(session_tiers.embedded.process.pid, signal.SIGKILL)
+    session_tiers.embedded.process.wait(timeout=10)
+
+    events = await _turn(assistant, "What port does Ollama listen on?")
+    done = events[-1]
+    assert isinstance(done, Done)
+    assert any(n.startswith("the embedded model server crashed (signal 9, SIGKILL); see ") and "restarted it in" in n for n in done.notes), done.notes
+    slm_end = next(e for e in events if isinstance(e, TierEnd) and e.tier == "slm")
+    assert slm_end.error is None and slm_end.metrics.completion_tokens > 0
+    assert [e for e in events if isinstance(e, Token) and e.tier == "slm"]
+    assert not any("Nothing answers" in n for n in done.notes)
+
+
+@pytest.mark.asyncio
+async def test_a_server_killed_mid_answer_is_reported_as_a_crash_restarted_and_asked_again(session_tiers) -> None:
+    index, _ = open_index(ROOT / "corpus", None)
+    assistant = Assistant(index, AssistantConfig(), session_tiers.slm, None, supervisor=session_tiers.supervisor)
+    killed = []
+
+    def kill() -> None:
+        os.kill(session_tiers.embedded.process.pid, signal.SIGKILL)
+        killed.append(True)
+
+    events = await _turn(assistant, "What port does Ollama listen on?", on_token=kill)
+    assert killed
+    ends = [e for e in events if isinstance(e, TierEnd) and e.tier == "slm"]
+    starts = [e for e in events if isinstance(e, TierStart) and e.tier == "slm"]
+    assert len(ends) == 2 and len(starts) == 2
+    assert ends[0].crashed and ends[0].error.startswith("the embedded model server crashed (signal 9, SIGKILL); see ")
+    assert "Nothing answers" not in ends[0].error and "broke off" not in ends[0].error
+    assert starts[1].reason == "the embedded model server was restarted after a crash"
+    assert ends[1].error is None and ends[1].metrics.completion_tokens > 0
+    done = events[-1]
+    assert isinstance(done, Done) and any("restarted it in" in n for n in done.notes)
