@@ -178,14 +178,15 @@ def test_overlay_is_searched_with_the_base(docs: Path, cache: Path) -> None:
     assert search(index, "pelican harbor codename").hits == []  # the base alone does not know it
 
 
-def test_overlay_add_bytes_and_replace(docs: Path, cache: Path) -> None:
+def test_overlay_add_bytes_keeps_a_different_file_of_the_same_name(docs: Path, cache: Path) -> None:
     index, _ = open_index(docs, cache)
     overlay = index.new_overlay()
     overlay.add_bytes("plan.md", UPLOAD)
-    overlay.add_bytes("plan.md", b"# Launch plan\n\nThe codename changed to Osprey Point.\n")
-    assert overlay.sources == ["plan.md"]
-    assert search(index, "pelican harbor", overlay=overlay).hits == []
-    assert search(index, "osprey point", overlay=overlay).hits[0].source == "plan.md"
+    second = overlay.add_bytes("plan.md", b"# Launch plan\n\nThe codename changed to Osprey Point.\n")
+    assert (second.source, second.renamed, second.duplicate) == ("plan (2).md", True, False)
+    assert overlay.sources == ["plan.md", "plan (2).md"]
+    assert search(index, "pelican harbor", overlay=overlay).hits[0].source == "plan.md"
+    assert search(index, "osprey point", overlay=overlay).hits[0].source == "plan (2).md"
 
 
 def test_overlay_scores_equal_a_full_index(docs: Path, cache: Path, tmp_path: Path, write_files) -> None:

@@ -321,3 +321,30 @@ def test_file_passed_as_folder_is_a_docs_error(tmp_path: Path) -> None:
     path.write_text("# A\n")
     with pytest.raises(DocsError, match="is a file, not a folder"):
         load_folder(path)
+
+
+# ---------------------------------------------------------------- the index cache
+
+
+def test_a_cache_written_by_an_older_loader_is_rebuilt_not_reused(tmp_path: Path, write_files) -> None:
+    """The loader's version is part of the cache fingerprint: what an older loader
+    made of a file (ligatures, a blank form, setext underlines) is never served again."""
+    import pickle
+
+    from rag.index import IndexConfig, open_index
+    from rag.loading import LOADER_VERSION
+
+    docs = write_files(tmp_path / "docs", {"a.md": "# A\n\nalpha\n", "b.md": "B\n=\n\nbravo\n"})
+    cache = tmp_path / "cache"
+    _, first = open_index(docs, cache)
+    assert (first.processed, first.reused) == (2, 0)
+    assert f".l{LOADER_VERSION}." in IndexConfig().fingerprint()
+    (pickle_file,) = cache.rglob("index.pkl")
+    cached = pickle.loads(pickle_file.read_bytes())
+    # the same cache as the previous loader wrote it: its fingerprint had no loader version
+    cached.fingerprint = cached.fingerprint.replace(f".l{LOADER_VERSION}", "")
+    pickle_file.write_bytes(pickle.dumps(cached))
+    _, again = open_index(docs, cache)
+    assert (again.processed, again.reused) == (2, 0)
+    _, third = open_index(docs, cache)  # and the rebuilt cache is used from then on
+    assert (third.processed, third.reused) == (0, 2)
