@@ -1,10 +1,15 @@
 """The Chainlit app: Chainlit events in, ``rag`` calls, rendering out.
 
-Process-wide (built once, at the first chat): the settings, the index of the
-docs folder, and the model tiers (the embedded server, when it is the SLM, is
-started once and stopped when the app shuts down). Per chat session: an
+Settings are read and checked once, when Chainlit imports this file: a bad
+value stops ``chainlit run`` with the variable's name (a malformed login list
+above all: login never fails open). Process-wide, a ``rag.runtime.Runtime``
+builds the index of the docs folder and the model tiers in the background from
+the app's start-up (the embedded server, when it is the SLM, is started, warmed
+up, supervised, and stopped when the app shuts down); page loads never wait for
+it longer than a few seconds, and a failed start is remembered with its reason
+for a minute instead of being retried on every message. Per chat session: an
 overlay for uploaded documents, the recent turns, the session's metrics, and
-the chat settings.
+the chat settings, whose controls are seeded from and bounded by the settings.
 
 A turn renders the pipeline's events: a "Retrieval" step with the hits, a
 reasoning model's thinking streamed into a collapsible step (closed and titled
@@ -19,28 +24,30 @@ import asyncio
 import dataclasses
 import hmac
 import logging
+import math
 import os
 import secrets
 import time
 from pathlib import Path
 
 import chainlit as cl
+from chainlit.config import config as chainlit_config
 from chainlit.input_widget import Select, Slider, Switch
 
 from rag.charts import TIER_LABELS, latency_figure, metrics_table, session_figure, session_table
 from rag.client import REASONING_EFFORTS
-from rag.errors import LoadError, RagError
-from rag.index import Index, IndexReport, Overlay, open_index
+from rag.errors import ConfigError, LoadError, RagError
+from rag.index import Index, IndexReport, Overlay
 from rag.loading import SUPPORTED_SUFFIXES
 from rag.metrics import SessionStats
 from rag.pipeline import Assistant, Done, Escalation, Retrieved, Thinking, TierEnd, TierStart, Token
 from rag.prompts import Turn
 from rag.settings import Settings, load_settings
-from rag.tiers import Tiers, assistant_config, open_tiers
+from rag.runtime import Runtime
+from rag.tiers import Tiers, assistant_config
 
 log = logging.getLogger("rag.app")
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOADS_PER_SESSION = 50
 # The app's own words, in the question's language (Chainlit's UI strings are in .chainlit/translations).
 TEXT = {
@@ -84,37 +91,29 @@ TEXT = {
     },
 }
 BADGES = TEXT["en"]["badges"]
+STARTING = {
+    "en": "**Starting:** indexing the documents and warming up the model; ask away, the first answer waits for it (`/status` shows progress).",
+    "tr": "**Başlıyor:** belgeler dizinleniyor ve model ısınıyor; sorunuzu yazabilirsiniz, ilk yanıt bunu bekler (`/status` durumu gösterir).",
+}
 SERVER_DEFAULT = "server default"  # the reasoning-effort choice that sends none
 
-_runtime: dict[str, object] = {}
-_runtime_lock = asyncio.Lock()
+try:  # read and checked once: a bad setting stops `chainlit run` here, naming the variable
+    SETTINGS = load_settings()
+except ConfigError as err:
+    raise SystemExit(f"error: {err}") from None
+RUNTIME = Runtime(SETTINGS)
+WELCOME_WAIT_S = 20  # a page load waits at most this long for the start, then says "starting"
+MAX_UPLOAD_BYTES = int(SETTINGS.max_file_mb * 1024 * 1024)
+# One source of truth for the upload size: Chainlit's own check (server and page) follows RAG_MAX_FILE_MB.
+if chainlit_config.features.spontaneous_file_upload is not None:
+    chainlit_config.features.spontaneous_file_upload.max_size_mb = max(1, math.ceil(SETTINGS.max_file_mb))
 
-
-async def runtime() -> tuple[Settings, Index, Tiers, IndexReport]:
-    """Settings, index and tiers, built once per process."""
-    async with _runtime_lock:
-        if "tiers" not in _runtime:
-            settings = load_settings()
-            index, report = await asyncio.to_thread(open_index, settings.docs_dir, settings.cache_dir, settings.index_config())
-            tiers = await open_tiers(settings, owner="app")  # a -w reload stops the server the old import started
-            _runtime.update(settings=settings, index=index, tiers=tiers, summary=report)
-    return _runtime["settings"], _runtime["index"], _runtime["tiers"], _runtime["summary"]  # type: ignore[return-value]
-
-
-def _login_users() -> dict[str, str]:
-    try:
-        return load_settings().users()
-    except RagError:  # a bad setting is reported when the chat starts
-        return {}
-
-
-_USERS = _login_users()
+_USERS = SETTINGS.users()
 if _USERS:  # RAG_AUTH_USERS: Chainlit's password login, off by default
-    settings_at_start = load_settings()
     # Chainlit signs its login cookie with CHAINLIT_AUTH_SECRET and refuses to start without one.
     os.environ.setdefault(
         "CHAINLIT_AUTH_SECRET",
-        settings_at_start.auth_secret.get_secret_value() if settings_at_start.auth_secret else secrets.token_urlsafe(32),
+        SETTINGS.auth_secret.get_secret_value() if SETTINGS.auth_secret else secrets.token_urlsafe(32),
     )
 
     @cl.password_auth_callback
@@ -125,6 +124,17 @@ if _USERS:  # RAG_AUTH_USERS: Chainlit's password login, off by default
         return cl.User(identifier=username, metadata={"provider": "password"})
 
 
+async def runtime() -> tuple[Settings, Index, Tiers, IndexReport]:
+    """Settings, index and tiers, built once per process (raises the ``RagError`` that stopped the start)."""
+    parts = await RUNTIME.ready()
+    return parts.settings, parts.index, parts.tiers, parts.report
+
+
+@cl.on_app_startup
+async def startup() -> None:
+    RUNTIME.begin()  # index and tiers build while the first page loads
+
+
 @cl.data_layer
 def data_layer():
     """Chat history in SQLite (RAG_HISTORY_DB; 'off' disables it)."""
@@ -132,7 +142,7 @@ def data_layer():
 
     from rag.history import ensure_schema
 
-    path = load_settings().history_path()
+    path = SETTINGS.history_path()
     if path is None:
         return None
     return SQLAlchemyDataLayer(conninfo=f"sqlite+aiosqlite:///{ensure_schema(path)}")
@@ -140,9 +150,7 @@ def data_layer():
 
 @cl.on_app_shutdown
 async def shutdown() -> None:
-    tiers = _runtime.pop("tiers", None)
-    if isinstance(tiers, Tiers):
-        await tiers.aclose()
+    await RUNTIME.close()
 
 
 def _turkish() -> bool:
@@ -174,7 +182,7 @@ async def starters(user=None, language=None) -> list[cl.Starter]:
 
 def welcome_text(turkish: bool, report, tiers: Tiers) -> str:
     """Which tiers are up (or what to start or set), and how many documents are indexed."""
-    docs = _runtime["settings"].docs_dir  # type: ignore[union-attr]
+    docs = SETTINGS.docs_dir
     skipped = "; ".join(f"`{s.source}`: {s.reason}" for s in report.skipped[:5])
     if turkish:
         summary = f"`{docs}` klasöründen {report.files} belge ({report.chunks} bölüm)"
@@ -196,8 +204,10 @@ async def chat_profiles(user=None, language=None) -> list[cl.ChatProfile]:
     """One profile: its description is the welcome (shown with the starters, which a message would hide)."""
     turkish = str(language or "").lower().startswith("tr")
     try:
-        _, _, tiers, summary = await runtime()
-        description = welcome_text(turkish, summary, tiers)
+        parts = await RUNTIME.ready(timeout=WELCOME_WAIT_S)
+        description = welcome_text(turkish, parts.report, parts.tiers)
+    except TimeoutError:
+        description = STARTING["tr" if turkish else "en"]
     except RagError as err:
         description = f"**The assistant could not start:** {err}"
     return [cl.ChatProfile(name="Grounded Assistant", markdown_description=description, icon="/public/assistant.svg", starters=starter_list(language), default=True)]
@@ -214,20 +224,42 @@ async def on_chat_start() -> None:
     cl.user_session.set("stats", SessionStats())
     cl.user_session.set("history", [])
     cl.user_session.set("uploads", 0)
-    chosen = await cl.ChatSettings([
-        Slider(id="top_k", label="Passages per question (top-k)", initial=settings.top_k, min=1, max=10, step=1),
-        Select(id="escalate", label="Escalation to the LLM tier", values=["auto", "always", "never"], initial_value=settings.escalate),
-        Select(id="mode", label="Escalation mode", values=["refine", "regenerate"], initial_value=settings.escalation_mode),
-        Slider(id="short_chars", label="Short-answer threshold (characters)", initial=settings.short_answer_chars, min=0, max=2000, step=50),
-        Slider(id="temperature", label="Temperature", initial=settings.slm_temperature, min=0, max=1, step=0.1),
+    chosen = await cl.ChatSettings(chat_controls(settings, _turkish())).send()
+    cl.user_session.set("chat_settings_values", chosen)
+    # The welcome is the chat profile's description (see chat_profiles): a message here would hide the starters.
+
+
+def setting_bounds(name: str) -> tuple[float, float]:
+    """The (min, max) that ``Settings`` allows for a field: a control never offers less, or more."""
+    low = high = None
+    for rule in Settings.model_fields[name].metadata:
+        low = getattr(rule, "ge", getattr(rule, "gt", low))
+        high = getattr(rule, "le", getattr(rule, "lt", high))
+    assert low is not None and high is not None, f"{name} has no bounds"
+    return float(low), float(high)
+
+
+def chat_controls(settings: Settings, turkish: bool = False) -> list:
+    """The chat-settings controls: each seeded from the setting it overrides, with that setting's range."""
+    top_k = setting_bounds("top_k")
+    temperature = setting_bounds("slm_temperature")
+    short = setting_bounds("short_answer_chars")
+    return [
+        Slider(id="top_k", label="Passages per question (top-k, RAG_TOP_K)", initial=settings.top_k, min=top_k[0], max=top_k[1], step=1),
+        Select(id="escalate", label="Escalation to the LLM tier (RAG_ESCALATE)", values=["auto", "always", "never"], initial_value=settings.escalate),
+        Select(id="mode", label="Escalation mode (RAG_ESCALATION_MODE)", values=["refine", "regenerate"], initial_value=settings.escalation_mode),
+        Slider(
+            id="short_chars", label="Short-answer threshold in characters (RAG_SHORT_ANSWER_CHARS)", initial=settings.short_answer_chars,
+            min=short[0], max=max(2000.0, float(settings.short_answer_chars)), step=50,
+        ),
+        Slider(id="slm_temperature", label="SLM temperature (RAG_SLM_TEMPERATURE)", initial=settings.slm_temperature, min=temperature[0], max=temperature[1], step=0.1),
+        Slider(id="llm_temperature", label="LLM temperature (RAG_LLM_TEMPERATURE)", initial=settings.llm_temperature, min=temperature[0], max=temperature[1], step=0.1),
         Select(
-            id="reasoning_effort", label="Reasoning effort of the LLM tier (gpt-oss-20b)", values=[*REASONING_EFFORTS, SERVER_DEFAULT],
+            id="reasoning_effort", label="Reasoning effort of the LLM tier (RAG_LLM_REASONING_EFFORT)", values=[*REASONING_EFFORTS, SERVER_DEFAULT],
             initial_value=settings.llm_reasoning_effort or SERVER_DEFAULT,
         ),
         Switch(id="show_draft", label="Show the SLM draft when escalating", initial=True),
-    ]).send()
-    cl.user_session.set("chat_settings_values", chosen)
-    # The welcome is the chat profile's description (see chat_profiles): a message here would hide the starters.
+    ]
 
 
 @cl.on_settings_update
@@ -294,7 +326,8 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
     try:
         async for event in assistant.ask(
             question, overlay=overlay, history=history, escalate=values.get("escalate"),
-            mode=values.get("mode"), temperature=values.get("temperature"), reasoning_effort=efforts,
+            mode=values.get("mode"), reasoning_effort=efforts,
+            temperature={tier: float(values[f"{tier}_temperature"]) for tier in ("slm", "llm") if values.get(f"{tier}_temperature") is not None},
         ):
             if isinstance(event, Retrieved):
                 lang = event.result.lang if event.result.lang in TEXT else "en"
@@ -430,6 +463,14 @@ async def finish(msg: cl.Message, done: Done, lang: str) -> None:
     await msg.send()
 
 
+def _read_and_add(overlay: Overlay, name: str, path: Path | None, content: bytes | None):
+    """Read an upload (Chainlit deletes its files later) and add it to the chat's overlay; blocking."""
+    if path is not None and path.stat().st_size > MAX_UPLOAD_BYTES:
+        raise LoadError(f"too large (the limit is {MAX_UPLOAD_BYTES / (1024 * 1024):g} MB, set RAG_MAX_FILE_MB to raise it)")
+    data = path.read_bytes() if path is not None else (content or b"")
+    return overlay.add_bytes(name, data)
+
+
 async def add_upload(overlay: Overlay, element) -> None:
     name = Path(element.name or "upload").name
     count = int(cl.user_session.get("uploads") or 0)
@@ -442,11 +483,9 @@ async def add_upload(overlay: Overlay, element) -> None:
         return
     try:
         path = Path(element.path) if element.path else None
-        if path is not None and path.stat().st_size > MAX_UPLOAD_BYTES:
-            raise LoadError(f"too large (the limit is {MAX_UPLOAD_BYTES // (1024 * 1024)} MB)")
-        data = path.read_bytes() if path is not None else (element.content or b"")  # Chainlit deletes its files later
         started = asyncio.get_running_loop().time()
-        added = await asyncio.to_thread(overlay.add_bytes, name, data)
+        # reading (up to RAG_MAX_FILE_MB) and parsing happen in a worker thread: other chats go on meanwhile
+        added = await asyncio.to_thread(_read_and_add, overlay, name, path, element.content)
         ms = (asyncio.get_running_loop().time() - started) * 1000
     except (LoadError, OSError) as err:
         await cl.Message(content=f"`{name}` was not added: {getattr(err, 'reason', err)}").send()

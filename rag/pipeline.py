@@ -185,10 +185,16 @@ class Assistant:
         history: Sequence[Turn] = (),
         escalate: str | None = None,
         mode: str | None = None,
-        temperature: float | None = None,
+        temperature: float | Mapping[str, float] | None = None,
         reasoning_effort: Mapping[str, str | None] | None = None,
     ) -> AsyncIterator[Event]:
-        """One turn's events. ``reasoning_effort``: per tier ("slm", "llm"), overrides the configured effort (None: don't send)."""
+        """One turn's events.
+
+        ``temperature``: for both tiers, or per tier ("slm", "llm"); a tier not named
+        uses its configured temperature. ``reasoning_effort``: per tier, overrides the
+        configured effort (None: don't send).
+        """
+        temperatures = temperature if isinstance(temperature, Mapping) else {"slm": temperature, "llm": temperature}
         cfg = self.config
         efforts = dict(reasoning_effort or {})
         thoughts: dict[str, str] = {}
@@ -209,15 +215,17 @@ class Assistant:
             notes.append(f"the question was cut to its first {MAX_QUESTION_CHARS:,} characters (it had {len(question):,})")
             question = question[:MAX_QUESTION_CHARS]
 
-        result = search(self.index, question, cfg.top_k, overlay=overlay, language=cfg.language, min_coverage=cfg.min_coverage)
+        # CPU work runs in a worker thread, so other chats' turns and page loads are not held up meanwhile
+        result = await asyncio.to_thread(search, self.index, question, cfg.top_k, overlay, cfg.language, cfg.min_coverage)
         turn.retrieval_ms = result.elapsed_ms
         yield Retrieved(result)
         lang = result.lang if cfg.language == "auto" else cfg.language
         prep_start = time.perf_counter()
         hits = result.hits
         covered = result.confidence.covered
-        slm_prompt = build_prompt(question, hits[: cfg.slm_sources], lang, _fit_history(history, cfg.history_tokens))
-        full_prompt = build_prompt(question, hits, lang, _fit_history(history, cfg.history_tokens))
+        recent = await asyncio.to_thread(_fit_history, history, cfg.history_tokens)  # tiktoken counts: once, not per prompt
+        slm_prompt = build_prompt(question, hits[: cfg.slm_sources], lang, recent)
+        full_prompt = build_prompt(question, hits, lang, recent)
         source_texts = [h.text for h in hits]
         turn.prep_ms = (time.perf_counter() - prep_start) * 1000
 
@@ -239,7 +247,7 @@ class Assistant:
         retry = ""
         while slm is not None:
             end: TierEnd | None = None
-            async for event in _tier_events(slm, "slm", slm_prompt, temperature, retry, efforts.get("slm", USE_CONFIG), supervisor):
+            async for event in _tier_events(slm, "slm", slm_prompt, temperatures.get("slm"), retry, efforts.get("slm", USE_CONFIG), supervisor):
                 end = event if isinstance(event, TierEnd) else end
                 yield event
             assert end is not None
@@ -272,7 +280,7 @@ class Assistant:
                 yield Escalation(reasons, mode, "llm")
                 prompt = refine_prompt(full_prompt, slm_text, lang) if (mode == "refine" and slm_text.strip()) else full_prompt
                 end = None
-                async for event in _tier_events(self.llm, "llm", prompt, temperature, ", ".join(reasons), efforts.get("llm", USE_CONFIG)):
+                async for event in _tier_events(self.llm, "llm", prompt, temperatures.get("llm"), ", ".join(reasons), efforts.get("llm", USE_CONFIG)):
                     end = event if isinstance(event, TierEnd) else end
                     yield event
                 assert end is not None

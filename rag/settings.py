@@ -131,18 +131,18 @@ class Settings(BaseSettings):
     def _history(cls, value: object) -> object:
         return Path("off") if isinstance(value, str) and value.strip().lower() in ("off", "none", "") else value
 
+    @field_validator("auth_users", mode="after")
+    @classmethod
+    def _users(cls, value: SecretStr | None) -> SecretStr | None:
+        """A malformed login list stops start-up: login must never fail open."""
+        if value is None:
+            return None
+        _parse_users(value.get_secret_value())  # raises ValueError, named RAG_AUTH_USERS by load_settings
+        return value
+
     def users(self) -> dict[str, str]:
         """Login users and passwords from ``RAG_AUTH_USERS`` (empty: login is off)."""
-        if self.auth_users is None:
-            return {}
-        pairs = {}
-        for item in self.auth_users.get_secret_value().split(","):
-            if item.strip():
-                name, sep, password = item.strip().partition(":")
-                if not sep or not name or not password:
-                    raise ConfigError("Invalid setting: RAG_AUTH_USERS must be 'user:password' pairs separated by commas.")
-                pairs[name] = password
-        return pairs
+        return {} if self.auth_users is None else _parse_users(self.auth_users.get_secret_value())
 
     def history_path(self) -> Path | None:
         """Where chat history is stored, or None when it is switched off."""
@@ -166,6 +166,24 @@ class Settings(BaseSettings):
         )
 
 
+# Fields whose values are never printed, not even in an error about them.
+_SECRET_FIELDS = frozenset(name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation))
+
+
+def _parse_users(text: str) -> dict[str, str]:
+    """``"alice:pw1,bob:pw2"`` -> ``{"alice": "pw1", "bob": "pw2"}``; ValueError (without the passwords) if malformed."""
+    pairs: dict[str, str] = {}
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ValueError("must name at least one 'user:password' pair (unset it to turn login off)")
+    for number, item in enumerate(items, 1):
+        name, sep, password = item.partition(":")
+        if not sep or not name.strip() or not password:
+            raise ValueError(f"must be 'user:password' pairs separated by commas; pair {number} is not (the passwords are not shown)")
+        pairs[name.strip()] = password
+    return pairs
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build ``Settings``; a bad value raises ``ConfigError`` naming its env var."""
     try:
@@ -175,7 +193,9 @@ def load_settings(**overrides: object) -> Settings:
         for e in err.errors():
             field = "_".join(str(p) for p in e["loc"]).upper()
             name = field if field.startswith(("RAG_", "FOUNDRY_")) else "RAG_" + field
-            problems.append(f"{name}: {e['msg']} (got {e.get('input')!r})")
+            message = e["msg"].removeprefix("Value error, ")
+            secret = str(e["loc"][0]) in _SECRET_FIELDS if e["loc"] else False
+            problems.append(f"{name}: {message}" if secret else f"{name}: {message} (got {e.get('input')!r})")
         raise ConfigError("Invalid setting: " + "; ".join(problems)) from err
     except SettingsError as err:  # a value pydantic-settings could not even parse
         raise ConfigError(f"Invalid setting: {err}. Check the RAG_* variables and .env.") from err

@@ -8,10 +8,11 @@ the repo's ``corpus/``.
 
 ``import chainlit`` writes ``.chainlit/`` and ``.files/`` under
 ``CHAINLIT_APP_ROOT`` (read once, at import), so the module fixture points it
-at a temporary folder before importing chainlit and ``app.py``. ``app`` keeps
-a process-wide runtime (settings, index, tiers) in ``app._runtime``: the
-``runtime_env`` fixture clears it before each test, points the settings at the
-scripted server through ``RAG_*`` and closes the tiers afterwards.
+at a temporary folder before importing chainlit and ``app.py``. ``app`` reads its
+settings once, at import (``app.SETTINGS``), and keeps a process-wide
+``app.RUNTIME`` (index, tiers): the ``runtime_env`` fixture points the settings at
+the scripted server through ``RAG_*``, gives the module fresh ones of both, and
+closes the tiers afterwards.
 """
 
 from __future__ import annotations
@@ -70,17 +71,23 @@ def app(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest_asyncio.fixture
 async def runtime_env(app, scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ScriptedServer]:
-    """Both tiers on the scripted server, the repo's corpus; a fresh ``app._runtime``, closed afterwards."""
-    import asyncio
-
+    """Both tiers on the scripted server, the repo's corpus; fresh ``app.SETTINGS`` and ``app.RUNTIME``, closed afterwards."""
     monkeypatch.setenv("RAG_DOCS_DIR", str(CORPUS))
     monkeypatch.setenv("RAG_SLM_BASE_URL", scripted.base_url)
     monkeypatch.setenv("RAG_LLM_BASE_URL", scripted.base_url)
-    app._runtime.clear()
-    app._runtime_lock = asyncio.Lock()
+    reconfigure(app, monkeypatch)
     yield scripted
     await app.shutdown()
-    app._runtime.clear()
+
+
+def reconfigure(app, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a restart of the app does: read the settings once more, and a fresh runtime."""
+    from rag.runtime import Runtime
+    from rag.settings import load_settings
+
+    settings = load_settings()
+    monkeypatch.setattr(app, "SETTINGS", settings)
+    monkeypatch.setattr(app, "RUNTIME", Runtime(settings))
 
 
 @asynccontextmanager
@@ -202,7 +209,9 @@ async def test_chat_start_shows_the_tiers_and_the_corpus(app, runtime_env: Scrip
     assert f"SLM: {SLM} at {runtime_env.base_url} (configured)" in welcome
     assert f"LLM: {LLM} at {runtime_env.base_url} (configured)" in welcome
     em.set_chat_settings.assert_called_once()
-    assert {"top_k", "escalate", "mode", "short_chars", "temperature", "show_draft"} <= set(em.set_chat_settings.call_args[0][0])
+    assert {"top_k", "escalate", "mode", "short_chars", "slm_temperature", "llm_temperature", "reasoning_effort", "show_draft"} <= set(
+        em.set_chat_settings.call_args[0][0]
+    )
 
 
 @pytest.mark.asyncio
@@ -393,6 +402,7 @@ async def test_a_failing_slm_without_llm_shows_the_error_and_quotes_the_document
     app, runtime_env: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("RAG_LLM_BASE_URL")
+    reconfigure(app, monkeypatch)
     sid = "failure"
     await start_chat(app, session_id=sid)
     welcome = (await app.chat_profiles(None, "en-US"))[0].markdown_description
@@ -557,3 +567,93 @@ async def test_the_reasoning_effort_setting_is_sent_to_the_llm(app, runtime_env:
         bodies = [r["body"] for r in runtime_env.requests]
         assert [b.get("reasoning_effort") for b in bodies if b["model"] == LLM] == [sent]
         assert all("reasoning_effort" not in b for b in bodies if b["model"] == SLM)
+
+
+# ------------------------------------------------------------------ each chat-settings control changes a turn
+
+
+def test_controls_are_seeded_from_the_settings_and_span_what_they_allow(app, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_TOP_K", "37")
+    monkeypatch.setenv("RAG_SLM_TEMPERATURE", "0.3")
+    monkeypatch.setenv("RAG_LLM_TEMPERATURE", "1.7")
+    from rag.settings import load_settings
+
+    controls = {c.id: c for c in app.chat_controls(load_settings())}
+    assert (controls["top_k"].initial, controls["top_k"].min, controls["top_k"].max) == (37, 1, 50)
+    assert (controls["slm_temperature"].initial, controls["slm_temperature"].max) == (0.3, 2)
+    assert (controls["llm_temperature"].initial, controls["llm_temperature"].max) == (1.7, 2)
+
+
+async def turn_with(app, scripted: ScriptedServer, values: dict, slm_answer: list[str], sid: str):
+    """Start a chat, apply chat-settings ``values`` as the settings panel does, ask one question."""
+    em = await start_chat(app, session_id=sid)
+    chosen = dict(zip(em.set_chat_settings.call_args[0][0], [None] * 99))  # the control ids the panel shows
+    async with cl_context(sid):
+        current = app.cl.user_session.get("chat_settings_values")
+        assert set(values) <= set(current) | set(chosen)
+        await app.on_settings_update({**current, **values})
+    scripted.requests.clear()
+    scripted.enqueue(SLM, Script(slm_answer))
+    scripted.enqueue(LLM, Script([LLM_OLLAMA]))
+    return await ask(app, "What port does Ollama listen on?", sid)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("top_k", [1, 2])
+async def test_the_top_k_control_sets_the_number_of_sources(app, runtime_env: ScriptedServer, top_k: int) -> None:
+    em = await turn_with(app, runtime_env, {"top_k": top_k, "escalate": "always"}, GROUNDED_OLLAMA, f"k{top_k}")
+    sources = [e for e in elements(em) if e["name"].startswith("Source ")]
+    assert len(sources) == top_k
+    llm_prompt = next(r for r in runtime_env.requests if r["model"] == LLM)["body"]["messages"][-1]["content"]
+    assert f"Source {top_k} (" in llm_prompt and f"Source {top_k + 1} (" not in llm_prompt
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("escalate", "llm_called"), [("always", True), ("never", False)])
+async def test_the_escalation_control_decides_whether_the_llm_is_asked(app, runtime_env: ScriptedServer, escalate: str, llm_called: bool) -> None:
+    await turn_with(app, runtime_env, {"escalate": escalate}, ["11434."], f"esc-{escalate}")  # a bare fragment
+    assert any(r["model"] == LLM for r in runtime_env.requests) is llm_called
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("mode", "draft_sent"), [("refine", True), ("regenerate", False)])
+async def test_the_mode_control_decides_whether_the_llm_sees_the_draft(app, runtime_env: ScriptedServer, mode: str, draft_sent: bool) -> None:
+    await turn_with(app, runtime_env, {"escalate": "always", "mode": mode}, GROUNDED_OLLAMA, f"mode-{mode}")
+    llm_prompt = next(r for r in runtime_env.requests if r["model"] == LLM)["body"]["messages"][-1]["content"]
+    assert (GROUNDED_OLLAMA[0].strip() in llm_prompt) is draft_sent
+
+
+@pytest.mark.asyncio
+async def test_the_short_answer_control_sets_the_threshold(app, runtime_env: ScriptedServer) -> None:
+    answer = "".join(GROUNDED_OLLAMA)
+    await turn_with(app, runtime_env, {"short_chars": len(answer) + 500}, GROUNDED_OLLAMA, "short-high")
+    assert any(r["model"] == LLM for r in runtime_env.requests)  # "short" fired
+    await turn_with(app, runtime_env, {"short_chars": 0}, GROUNDED_OLLAMA, "short-off")
+    assert not any(r["model"] == LLM for r in runtime_env.requests)
+
+
+@pytest.mark.asyncio
+async def test_each_tier_gets_its_own_temperature_control(app, runtime_env: ScriptedServer) -> None:
+    await turn_with(app, runtime_env, {"escalate": "always", "slm_temperature": 0.7, "llm_temperature": 1.3}, GROUNDED_OLLAMA, "temps")
+    sent = {r["model"]: r["body"]["temperature"] for r in runtime_env.requests}
+    assert sent == {SLM: 0.7, LLM: 1.3}
+
+
+@pytest.mark.asyncio
+async def test_the_llm_temperature_setting_takes_effect_without_touching_the_controls(app, runtime_env: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_LLM_TEMPERATURE", "0.9")
+    monkeypatch.setenv("RAG_SLM_TEMPERATURE", "0.2")
+    reconfigure(app, monkeypatch)
+    await turn_with(app, runtime_env, {"escalate": "always"}, GROUNDED_OLLAMA, "temps-settings")
+    sent = {r["model"]: r["body"]["temperature"] for r in runtime_env.requests}
+    assert sent == {SLM: 0.2, LLM: 0.9}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("show", [True, False])
+async def test_the_show_draft_control_keeps_the_draft_as_a_message_or_folds_it(app, runtime_env: ScriptedServer, show: bool) -> None:
+    em = await turn_with(app, runtime_env, {"escalate": "always", "show_draft": show}, GROUNDED_OLLAMA, f"draft-{show}")
+    drafts = [m for m in messages(em) if m.startswith("**SLM draft**")]
+    assert bool(drafts) is show
+    folded = [c for c in calls(em, "send_step") if (c[1][0] if c[1] else c[2]["step_dict"]).get("name") == "SLM draft"]
+    assert bool(folded) is not show

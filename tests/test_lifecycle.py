@@ -141,3 +141,20 @@ def test_stopping_the_app_stops_its_server(app: App, sig: int) -> None:
     app.proc.send_signal(sig)
     app.proc.wait(timeout=30)
     _wait(lambda: _gone(server), 20, f"the llama server to exit after {signal.Signals(sig).name} to the app")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("RAG_AUTH_USERS", "alice"), ("RAG_AUTH_USERS", "alice:s3cret,bob"), ("RAG_TOP_K", "many"), ("RAG_SLM_BASE_URL", "localhost:8080")],
+)
+def test_a_bad_setting_stops_the_app_with_the_variables_name(tmp_path: Path, variable: str, value: str) -> None:
+    """Fail closed: a malformed login list must not start an app that serves everyone."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "CHAINLIT_"))}
+    env.update(RAG_CACHE_DIR=str(tmp_path / "cache"), RAG_DOCS_DIR=str(ROOT / "corpus"), **{variable: value})
+    out = subprocess.run(
+        [sys.executable, "-m", "chainlit", "run", str(ROOT / "app.py"), "--headless", "--port", str(_free_port()), "--host", "127.0.0.1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode != 0
+    assert f"{variable}:" in out.stderr + out.stdout
+    assert "s3cret" not in out.stderr + out.stdout  # a password is never printed, not even in the error
