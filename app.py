@@ -32,10 +32,12 @@ from pathlib import Path
 
 import chainlit as cl
 from chainlit.config import config as chainlit_config
+from chainlit.server import app as chainlit_server
 from chainlit.input_widget import Select, Slider, Switch
 
 from rag.charts import TIER_LABELS, latency_figure, metrics_table, session_figure, session_table
 from rag.client import REASONING_EFFORTS
+from rag.demo import demo_router, mount as mount_demo
 from rag.errors import ConfigError, LoadError, RagError
 from rag.index import Index, IndexReport, Overlay
 from rag.loading import SUPPORTED_SUFFIXES
@@ -102,6 +104,8 @@ try:  # read and checked once: a bad setting stops `chainlit run` here, naming t
 except ConfigError as err:
     raise SystemExit(f"error: {err}") from None
 RUNTIME = Runtime(SETTINGS)
+# /demo: the workshop's side-by-side page (rag/demo.py), mounted ahead of Chainlit's catch-all route
+mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=os.environ.get("COMPARE_PROMPT")))
 WELCOME_WAIT_S = 20  # a page load waits at most this long for the start, then says "starting"
 MAX_UPLOAD_BYTES = int(SETTINGS.max_file_mb * 1024 * 1024)
 # One source of truth for the upload size: Chainlit's own check (server and page) follows RAG_MAX_FILE_MB.
@@ -190,12 +194,14 @@ def welcome_text(turkish: bool, report, tiers: Tiers) -> str:
             summary += f"; {len(report.skipped)} dosya atlandı: {skipped}"
         lines = [f"**Hazır:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
         lines.append("\nBir soru sorun, sohbete bir belge bırakın (yalnızca bu sohbette kalır) ya da `/stats` yazın.")
+        lines.append("\nİki modeli yan yana karşılaştırmak için: [atölye demosu](/demo).")
     else:
         summary = f"{report.files} documents ({report.chunks} passages) from `{docs}`"
         if report.skipped:
             summary += f"; {len(report.skipped)} skipped: {skipped}"
         lines = [f"**Ready:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
         lines.append("\nAsk a question, drop a document into the chat (it stays in this chat), or type `/stats`.")
+        lines.append("\nThe two models side by side: [workshop demo](/demo).")
     return "\n".join(lines)
 
 
