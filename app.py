@@ -32,6 +32,7 @@ from pathlib import Path
 
 import chainlit as cl
 from chainlit.config import config as chainlit_config
+from chainlit.auth import get_current_user
 from chainlit.server import app as chainlit_server
 from chainlit.input_widget import Select, Slider, Switch
 
@@ -105,7 +106,7 @@ except ConfigError as err:
     raise SystemExit(f"error: {err}") from None
 RUNTIME = Runtime(SETTINGS)
 # /demo: the workshop's side-by-side page (rag/demo.py), mounted ahead of Chainlit's catch-all route
-mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=os.environ.get("COMPARE_PROMPT")))
+mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=os.environ.get("COMPARE_PROMPT"), user=get_current_user))
 WELCOME_WAIT_S = 20  # a page load waits at most this long for the start, then says "starting"
 MAX_UPLOAD_BYTES = int(SETTINGS.max_file_mb * 1024 * 1024)
 # One source of truth for the upload size: Chainlit's own check (server and page) follows RAG_MAX_FILE_MB.

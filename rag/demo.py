@@ -45,7 +45,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -322,12 +322,18 @@ def plotly_js() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
-def demo_router(get_runtime: Callable[[], Awaitable[object]], compare_prompt: str | None = None) -> APIRouter:
+def demo_router(
+    get_runtime: Callable[[], Awaitable[object]], compare_prompt: str | None = None, user: Callable[..., object] | None = None,
+) -> APIRouter:
     """The demo's routes; ``get_runtime()`` returns the app's runtime (see ``_runtime_parts``), awaited per request.
 
     ``compare_prompt``: the page's default prompt (the app passes COMPARE_PROMPT; None: the workshop's).
+    ``user``: a FastAPI dependency that raises HTTP 401 for a visitor who is not signed in (the app passes
+    Chainlit's ``get_current_user``, which lets everyone in when login is off); it guards the API routes,
+    which run models. The page and its files are public: they hold no data.
     """
     router = APIRouter()
+    guarded = [Depends(user)] if user is not None else []
     default_prompt = compare_prompt or COMPARE_PROMPT
     files = {"demo.js": "text/javascript", "demo.css": "text/css"}
 
@@ -351,7 +357,7 @@ def demo_router(get_runtime: Callable[[], Awaitable[object]], compare_prompt: st
             raise HTTPException(404, "no such file")
         return FileResponse(PAGE_DIR / name, media_type=files[name], headers={"Cache-Control": "no-cache"})
 
-    @router.get("/demo/api/config", name=ROUTE_PREFIX + "config")
+    @router.get("/demo/api/config", name=ROUTE_PREFIX + "config", dependencies=guarded)
     async def config() -> JSONResponse:
         rt = await runtime()
         tiers = []
@@ -372,7 +378,7 @@ def demo_router(get_runtime: Callable[[], Awaitable[object]], compare_prompt: st
             "max_context_chars": MAX_CONTEXT_CHARS,
         })
 
-    @router.post("/demo/api/run", name=ROUTE_PREFIX + "run")
+    @router.post("/demo/api/run", name=ROUTE_PREFIX + "run", dependencies=guarded)
     async def run(request: RunRequest) -> StreamingResponse:
         rt = await runtime()
 

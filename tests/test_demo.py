@@ -25,7 +25,7 @@ import psutil
 import pytest
 import pytest_asyncio
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from scripted_server import Script, ScriptedServer, chunked, reasoning_script
 
@@ -526,3 +526,27 @@ def test_the_page_files_are_package_data() -> None:
     for name in ("index.html", "demo.js", "demo.css"):
         assert (root / "rag" / "demo_page" / name).is_file()
         assert any(Path("demo_page", name).match(pattern) for pattern in data), (name, data)
+
+
+@pytest.mark.asyncio
+async def test_with_login_on_the_api_refuses_a_visitor_who_is_not_signed_in(demo: Demo, scripted: ScriptedServer) -> None:
+    """The app passes Chainlit's get_current_user: with login on, the routes that run models need a signed-in user."""
+    async def signed_in(request: Request) -> str:
+        if request.headers.get("X-Test-User") != "alice":
+            raise HTTPException(401, "Invalid authentication token")
+        return "alice"
+
+    app = chainlit_like_app()
+    mount(app, demo_router(lambda: _value(demo.runtime["value"]), user=signed_in))
+    async with serving(app) as url, httpx.AsyncClient() as http:
+        refused = [await http.get(f"{url}/demo/api/config"), await http.post(f"{url}/demo/api/run", json={"prompt": "p"})]
+        page = await http.get(f"{url}/demo")  # the page and its files hold no data: public
+        allowed = await http.post(f"{url}/demo/api/run", json={"prompt": "p", "tiers": ["slm"]}, headers={"X-Test-User": "alice"})
+    assert [r.status_code for r in refused] == [401, 401]
+    assert page.status_code == 200
+    assert allowed.status_code == 200 and "event: tier_end" in allowed.text
+    assert [r["model"] for r in scripted.requests] == [SLM]  # only the signed-in pass reached a model
+
+
+async def _value(value):
+    return value

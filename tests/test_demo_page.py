@@ -450,6 +450,34 @@ def test_an_unconfigured_llm_tier_says_what_to_set_and_the_slm_still_runs(browse
     assert "Traceback" not in log, log[-3000:]
 
 
+def test_with_login_on_the_demo_runs_nothing_for_a_visitor_who_is_not_signed_in(browser, scripted: ScriptedServer, tmp_path: Path) -> None:
+    """RAG_AUTH_USERS: the demo's API needs the chat's login cookie; after signing in at the chat it works."""
+    with _run_app(tmp_path, RAG_SLM_BASE_URL=scripted.base_url, RAG_AUTH_USERS="alice:wonderland") as (url, _):
+        assert httpx.post(f"{url}/demo/api/run", json={"prompt": "p"}, timeout=10).status_code == 401
+        assert httpx.get(f"{url}/demo/api/config", timeout=10).status_code == 401
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(TIMEOUT)
+        try:
+            page = context.new_page()
+            page.goto(f"{url}/demo")
+            expect(page.locator("#status")).to_have_text("Sign in to the chat first (the app asks for a login), then reload this page.")
+            page.click("#run")
+            expect(page.locator("#status")).to_contain_text("Sign in to the chat first")
+            assert scripted.requests == []
+            page.goto(url)
+            page.fill("#email", "alice")
+            page.fill("#password", "wonderland")
+            page.click("button[type=submit]")
+            expect(page.locator("#chat-input")).to_be_visible()
+            page.goto(f"{url}/demo")
+            expect(page.locator("#col-slm .model")).to_have_text(f"· {SLM}")
+            page.click("#run")
+            expect(page.locator("#col-slm")).to_have_attribute("data-phase", "done")
+        finally:
+            context.close()
+    assert [r["model"] for r in scripted.requests] == [SLM]
+
+
 def test_the_app_logged_no_errors(app_server: tuple[str, Path]) -> None:
     log = app_server[1].read_text(encoding="utf-8", errors="replace")
     problems = [line for line in log.splitlines() if " - ERROR - " in line or line.startswith("Traceback")]

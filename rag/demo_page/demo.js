@@ -13,6 +13,7 @@ const STRINGS = {
     run: "Run", run5: "Run ×5", stop: "Stop", passOf: "Pass {n} of {total}…", finished: "Finished {n} pass(es).",
     stoppedStatus: "Stopped.", starting: "Starting the models…", requestFailed: "The request failed: {msg}",
     noTier: "Choose at least one tier.", couldNotStart: "The page could not load the app's settings: {msg}",
+    signIn: "Sign in to the chat first (the app asks for a login), then reload this page.",
     passagesUsed: "Passages used", retrieval: "Retrieved in {ms} ms.", notCovered: "The documents may not cover this prompt.",
     thinking: "Thinking…", thought: "Thought for {s} s",
     waiting: "waiting for the first token…", streaming: "streaming…", done: "done", failed: "failed", failedAfter: "failed after {total}",
@@ -39,6 +40,7 @@ const STRINGS = {
     run: "Çalıştır", run5: "5× Çalıştır", stop: "Durdur", passOf: "Geçiş {n} / {total}…", finished: "{n} geçiş tamamlandı.",
     stoppedStatus: "Durduruldu.", starting: "Modeller başlatılıyor…", requestFailed: "İstek başarısız: {msg}",
     noTier: "En az bir katman seçin.", couldNotStart: "Sayfa uygulamanın ayarlarını yükleyemedi: {msg}",
+    signIn: "Önce sohbette oturum açın (uygulama giriş istiyor), sonra bu sayfayı yenileyin.",
     passagesUsed: "Kullanılan bölümler", retrieval: "{ms} ms'de bulundu.", notCovered: "Belgeler bu istemi kapsamıyor olabilir.",
     thinking: "Düşünüyor…", thought: "{s} sn düşündü",
     waiting: "ilk token bekleniyor…", streaming: "akıyor…", done: "bitti", failed: "başarısız", failedAfter: "{total} sonra başarısız oldu",
@@ -113,6 +115,10 @@ async function loadConfig() {
     return;
   }
   const body = await response.json().catch(() => ({}));
+  if (response.status === 401) {
+    setStatus(t("signIn"), true);
+    return;
+  }
   if (!response.ok) {
     setStatus(t("couldNotStart", { msg: body.detail || response.status }), true);
     return;
@@ -217,7 +223,7 @@ async function runPass(request, n, total) {
   });
   if (!response.ok) {
     const body = await response.json().catch(() => null);
-    throw new Error(errorText(body, response.status));
+    throw new Error(response.status === 401 ? t("signIn") : errorText(body, response.status));
   }
   for await (const event of serverEvents(response)) {
     const data = event.data;
