@@ -264,6 +264,7 @@ def test_run_x5_fills_the_percentile_table_and_copies_markdown(open_demo, tiers,
     assert len(re.findall(r"(?m)^\| \d+ \| SLM \| " + re.escape(SLM), text)) == 5
     assert len(re.findall(r"(?m)^\| \d+ \| LLM \| " + re.escape(LLM), text)) == 5
     assert re.search(r"(?m)^\| SLM \| 5 \| ", text) and re.search(r"(?m)^\| LLM \| 5 \| ", text)  # the p50/p95 table
+    assert "| --- | --- | --- | ---: |" in text and "| --- | ---: | ---: |" in text  # names left, figures right
     expect(page.locator("#copied")).to_have_text("Copied to the clipboard.")
     assert page.evaluate("navigator.clipboard.readText()") == text
     assert len(tiers[0].requests) == 5 and len(tiers[1].requests) == 5

@@ -462,13 +462,15 @@ function statRows() {
       ttfa50: percentile(of("ttfa_ms"), 50), ttfa95: percentile(of("ttfa_ms"), 95),
       total50: percentile(of("total_ms"), 50), total95: percentile(of("total_ms"), 95),
       tps: percentile(of("tokens_per_s"), 50),
+      estimated: done.some((r) => r.metrics.estimated),
     });
   }
   return rows;
 }
 
 const STAT_HEAD = () => [t("tier"), t("passes"), "TTFT p50", "TTFT p95", t("ttfa") + " p50", t("ttfa") + " p95", t("total") + " p50", t("total") + " p95", t("answerTps")];
-const statCells = (r) => [r.tier, String(r.passes), fmt(r.ttft50), fmt(r.ttft95), fmt(r.ttfa50), fmt(r.ttfa95), fmt(r.total50), fmt(r.total95), r.tps === null ? "–" : r.tps.toFixed(1)];
+const statCells = (r) => [r.tier, String(r.passes), fmt(r.ttft50), fmt(r.ttft95), fmt(r.ttfa50), fmt(r.ttfa95), fmt(r.total50), fmt(r.total95),
+  r.tps === null ? "–" : (r.estimated ? "≈" : "") + r.tps.toFixed(1)];
 
 function drawStats() {
   const rows = statRows();
@@ -498,8 +500,9 @@ function drawStats() {
 }
 
 function mdCell(value) { return String(value).replace(/\|/g, "\\|").replace(/\n/g, " "); }
-function mdTable(head, rows) {
-  return ["| " + head.map(mdCell).join(" | ") + " |", "|" + head.map((_, i) => (i > 1 ? " ---: " : " --- ")).join("|") + "|"]
+function mdTable(head, rows, textColumns) {
+  // text columns left-aligned, figures right-aligned
+  return ["| " + head.map(mdCell).join(" | ") + " |", "|" + head.map((_, i) => (i >= textColumns ? " ---: " : " --- ")).join("|") + "|"]
     .concat(rows.map((r) => "| " + r.map(mdCell).join(" | ") + " |")).join("\n");
 }
 
@@ -519,9 +522,9 @@ function markdown() {
       fmt(m.generation_ms), fmt(m.total_ms), approx + m.prompt_tokens + " / " + approx + m.completion_tokens,
       r.error ? t("failed") : m.tokens_per_s === null ? "–" : approx + m.tokens_per_s.toFixed(1)];
   });
-  lines.push(mdTable(head, rows));
+  lines.push(mdTable(head, rows, 3));
   const stats = statRows();
-  if (stats.length) lines.push("", mdTable(STAT_HEAD(), stats.map(statCells)));
+  if (stats.length) lines.push("", mdTable(STAT_HEAD(), stats.map(statCells), 1));
   if (state.results.some((r) => r.metrics.estimated)) lines.push("", t("estimated"));
   return lines.join("\n");
 }
