@@ -16,8 +16,7 @@ the previous import left behind.
 Health. ``start()`` returns once ``/v1/models`` answers; ``warm_up()`` runs one
 tiny completion and measures it (the workshop's advice against a slow first
 turn). ``exit_status()`` says whether the process has died and how (exit code
-or signal); ``Supervisor`` turns a crash into a restart, at most
-``max_crashes`` within ``window_s`` seconds, then marks the tier down.
+or signal); ``rag.supervisor`` turns a crash into a restart.
 """
 
 from __future__ import annotations
@@ -33,8 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -49,7 +46,6 @@ __all__ = [
     "EmbeddedModel",
     "EmbeddedServer",
     "Exit",
-    "Supervisor",
     "WarmUp",
     "embedded_model_path",
     "free_port",
@@ -378,69 +374,6 @@ class EmbeddedServer:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-
-class Supervisor:
-    """Restarts a crashed embedded server, within a crash budget.
-
-    ``check()`` says whether the server has died since the last look; ``recover()``
-    (blocking: call it in a thread) records the crash and restarts the server in
-    its safe configuration, warm-up included, and returns a note for the user.
-    After ``max_crashes`` crashes within ``window_s`` seconds it stops trying:
-    ``down`` holds the reason, and the tier should be skipped from then on.
-    """
-
-    def __init__(self, server: EmbeddedServer, max_crashes: int = 3, window_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.server = server
-        self.max_crashes = max_crashes
-        self.window_s = window_s
-        self.clock = clock
-        self.crashes: deque[float] = deque()
-        self.down: str | None = None
-        self._lock = threading.Lock()
-
-    def check(self) -> Exit | None:
-        """How the server died, or None while it runs (or after a stop of our own)."""
-        status = self.server.exit_status()
-        return status if status is not None and self.server.process is not None else None
-
-    def wait_for_crash(self, seconds: float) -> Exit | None:
-        """``check()``, waiting up to ``seconds`` for a dying process to be seen as exited."""
-        deadline = time.monotonic() + seconds
-        while (status := self.check()) is None and self.server.process is not None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return status
-
-    def crash_message(self, status: Exit) -> str:
-        return f"the embedded model server crashed ({status.describe()}){self.server.where_to_look()}"
-
-    def recover(self) -> str:
-        """Restart after a crash; returns what happened, in words. Marks ``down`` when over budget."""
-        with self._lock:
-            status = self.check()
-            if status is None:
-                return "the embedded model server is running"
-            now = self.clock()
-            self.crashes.append(now)
-            while self.crashes and now - self.crashes[0] > self.window_s:
-                self.crashes.popleft()
-            crashed = self.crash_message(status)
-            if len(self.crashes) >= self.max_crashes:
-                self.server.stop()
-                self.down = (
-                    f"{crashed}; it crashed {len(self.crashes)} times in {self.window_s / 60:g} minutes, so it is not "
-                    "restarted again: set RAG_SLM_BASE_URL to another server, or restart the app"
-                )
-                return self.down
-            started = time.perf_counter()
-            try:
-                self.server.restart()
-                warm = self.server.warm_up()
-            except (BackendError, ConfigError, OSError) as err:
-                self.server.stop()
-                self.down = f"{crashed}; the restart failed: {err}"
-                return self.down
-            return f"{crashed}; restarted it in {time.perf_counter() - started:.1f} s ({warm.describe()})"
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -32,14 +32,15 @@ back). A tier that thinks until its token limit fails with reason ``budget``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rag.client import USE_CONFIG, Delta, Finished, TierClient
-from rag.embedded import Supervisor
+from rag.supervisor import Supervisor
 from rag.errors import BackendStatusError, BackendTimeout, ReasoningBudgetExhausted
-from rag.escalation import Outcome, Policy, decide, support
+from rag.escalation import Policy, assess, decide, support
 from rag.extractive import extract_answer
 from rag.index import Index, Overlay
 from rag.metrics import Prices, TierMetrics, TurnMetrics
@@ -199,7 +200,7 @@ class Assistant:
         efforts = dict(reasoning_effort or {})
         thoughts: dict[str, str] = {}
         started = time.perf_counter()
-        policy = cfg.policy if escalate is None else Policy(escalate, cfg.policy.short_chars, cfg.policy.min_support, cfg.policy.topics, cfg.policy.enabled)
+        policy = cfg.policy if escalate is None else dataclasses.replace(cfg.policy, escalate=escalate)
         mode = mode or cfg.mode
         turn = TurnMetrics(mode=mode, llm_prices=cfg.llm_prices)
         notes: list[str] = []
@@ -264,8 +265,7 @@ class Assistant:
             if supervisor.down is not None:
                 break
             retry = "the embedded model server was restarted after a crash"
-        slm_support = support(slm_text, source_texts, self.index.analyzer, lang).score if slm_text.strip() else 0.0
-        outcome = Outcome(slm_text, covered, slm_support, is_refusal(slm_text), failed=slm_failed, budget=slm_budget)
+        outcome = assess(question, slm_text, source_texts, self.index.analyzer, lang, covered, is_refusal(slm_text), slm_failed, slm_budget)
         forced = escalate == "always"
         reasons = decide(policy, question, outcome, forced=forced, lang=lang)
         if self.slm is None and policy.escalate != "never" and "error" not in reasons:
@@ -306,7 +306,11 @@ class Assistant:
                 # 3. the extractive tier: always there
                 ext_started = time.perf_counter()
                 yield TierStart("extractive", "extractive", "quoting the documents")
-                extract = extract_answer(result.terms, hits, self.index.analyzer, self.index.stats if overlay is None else overlay.view()[3], lang, covered)
+                extract = extract_answer(
+                    result.terms, hits, self.index.analyzer, self.index.stats if overlay is None else overlay.view()[3], lang, covered,
+                    terms_by_lang=result.terms_by_lang,
+                    draft="" if slm_failed or "short" in reasons else slm_text,  # a complete SLM answer may lead, verified by a quote
+                )
                 first_at = time.perf_counter()
                 for piece in _word_pieces(extract.text):
                     yield Token("extractive", piece)

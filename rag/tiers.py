@@ -15,7 +15,8 @@ import asyncio
 from dataclasses import dataclass, field
 
 from rag.backends import discover_foundry
-from rag.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Supervisor, embedded_model_path
+from rag.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, embedded_model_path
+from rag.supervisor import Supervisor
 from rag.client import TierClient, TierConfig, resolve_model
 from rag.errors import BackendError, ConfigError
 from rag.escalation import Policy

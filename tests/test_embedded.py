@@ -31,7 +31,8 @@ import pytest_asyncio
 if importlib.util.find_spec("llama_cpp") is None:  # the server runs in a child process: don't import it here
     pytest.skip("llama-cpp-python[server] is not installed (pip install -e '.[test]')", allow_module_level=True)
 
-from rag.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Exit, Supervisor, embedded_model_path  # noqa: E402
+from rag.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Exit, embedded_model_path  # noqa: E402
+from rag.supervisor import Supervisor  # noqa: E402
 from rag.client import TierClient, TierConfig  # noqa: E402
 from rag.errors import BackendUnavailable  # noqa: E402
 from rag.index import open_index  # noqa: E402
