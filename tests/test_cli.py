@@ -71,7 +71,7 @@ def test_index_json_and_reuse(runner: CliRunner, docs: Path, write_files, isolat
     assert first["skipped"] == [{"source": "broken.md", "reason": "empty file"}]
     second = json.loads(runner.invoke(cli, ["index", "--docs", str(docs), "--json"], catch_exceptions=False).stdout)
     assert (second["processed"], second["reused"], second["chunks"]) == (0, 6, first["chunks"])
-    assert len(list(isolated_env.rglob("index.pkl"))) == 1  # the cache went to RAG_CACHE_DIR
+    assert len(list(isolated_env.rglob("index.npz"))) == 1  # the cache went to RAG_CACHE_DIR
 
 
 def test_index_lists_skipped_files(runner: CliRunner, docs: Path, write_files) -> None:

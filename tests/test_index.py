@@ -58,7 +58,7 @@ def test_first_open_processes_every_file(docs: Path, cache: Path) -> None:
     assert report.chunks == len(index.chunks) >= 6
     assert index.sources == sorted(DOCS)
     assert report.skipped == [] and report.warnings == []
-    assert list(cache.rglob("index.pkl"))
+    assert [p.name for p in cache.rglob("*") if p.is_file()] == ["index.npz"]
 
 
 def test_persistence_round_trip(docs: Path, cache: Path) -> None:
@@ -112,7 +112,7 @@ def test_deleted_file_is_removed(docs: Path, cache: Path) -> None:
 @pytest.mark.parametrize(
     "garbage",
     [
-        pytest.param(b"this is not a pickle", id="text"),
+        pytest.param(b"this is not an npz", id="text"),
         pytest.param(b"\0" * 4096, id="zeros"),
         pytest.param(b"", id="empty"),
         pytest.param(b"\x80\x05\x8e" + (2**63 - 1).to_bytes(8, "little"), id="huge-length"),
@@ -120,8 +120,8 @@ def test_deleted_file_is_removed(docs: Path, cache: Path) -> None:
 )
 def test_corrupt_cache_is_rebuilt(docs: Path, cache: Path, garbage: bytes) -> None:
     first, _ = open_index(docs, cache)
-    (pickle_file,) = cache.rglob("index.pkl")
-    pickle_file.write_bytes(garbage)
+    (cache_file,) = cache.rglob("index.npz")
+    cache_file.write_bytes(garbage)
     index, report = open_index(docs, cache)
     assert (report.processed, report.reused) == (6, 0)
     assert index.chunks == first.chunks
@@ -132,8 +132,8 @@ def test_corrupt_cache_is_rebuilt(docs: Path, cache: Path, garbage: bytes) -> No
 
 def test_truncated_cache_is_rebuilt(docs: Path, cache: Path) -> None:
     open_index(docs, cache)
-    (pickle_file,) = cache.rglob("index.pkl")
-    pickle_file.write_bytes(pickle_file.read_bytes()[: pickle_file.stat().st_size // 2])
+    (cache_file,) = cache.rglob("index.npz")
+    cache_file.write_bytes(cache_file.read_bytes()[: cache_file.stat().st_size // 2])
     _, report = open_index(docs, cache)
     assert (report.processed, report.reused) == (6, 0)
 

@@ -329,8 +329,7 @@ def test_file_passed_as_folder_is_a_docs_error(tmp_path: Path) -> None:
 def test_a_cache_written_by_an_older_loader_is_rebuilt_not_reused(tmp_path: Path, write_files) -> None:
     """The loader's version is part of the cache fingerprint: what an older loader
     made of a file (ligatures, a blank form, setext underlines) is never served again."""
-    import pickle
-
+    from rag.cache import cache_folder, read_cache, write_cache
     from rag.index import IndexConfig, open_index
     from rag.loading import LOADER_VERSION
 
@@ -339,11 +338,12 @@ def test_a_cache_written_by_an_older_loader_is_rebuilt_not_reused(tmp_path: Path
     _, first = open_index(docs, cache)
     assert (first.processed, first.reused) == (2, 0)
     assert f".l{LOADER_VERSION}." in IndexConfig().fingerprint()
-    (pickle_file,) = cache.rglob("index.pkl")
-    cached = pickle.loads(pickle_file.read_bytes())
+    folder = cache_folder(cache, docs)
+    cached = read_cache(folder, IndexConfig().fingerprint())
+    assert cached is not None
     # the same cache as the previous loader wrote it: its fingerprint had no loader version
     cached.fingerprint = cached.fingerprint.replace(f".l{LOADER_VERSION}", "")
-    pickle_file.write_bytes(pickle.dumps(cached))
+    assert write_cache(folder, cached) is None
     _, again = open_index(docs, cache)
     assert (again.processed, again.reused) == (2, 0)
     _, third = open_index(docs, cache)  # and the rebuilt cache is used from then on
