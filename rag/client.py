@@ -10,6 +10,14 @@ the partial answer. Failures are classified by the SDK's exception types
 (``APITimeoutError``, ``APIConnectionError``, ``APIStatusError``), never by
 message text.
 
+Only what the wire can raise becomes a reported failure (``WIRE_ERRORS``): the
+SDK's ``openai.APIError`` family, httpx's (and the SDK's httpx2's) errors, a
+malformed SSE line (``json.JSONDecodeError``), bytes that are not UTF-8, and a
+chunk or answer that is JSON but not the shape the API documents (``choices``
+that are not a list, ``content`` that is not text: checked where each chunk is
+read). Anything else is a bug of ours and raises out of ``stream()`` and
+``complete()``: it must not be reported as "the backend failed" and escalated.
+
 Reasoning models: every chunk goes through one ``rag.reasoning.ReasoningParser``,
 whatever the shape (a ``reasoning_content`` or ``reasoning`` field, Harmony
 markup or ``<think>`` tags in the content), in both prompt profiles. Thinking is
@@ -38,6 +46,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import openai
+import pydantic
 from openai import AsyncOpenAI
 
 from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed, ReasoningBudgetExhausted
@@ -49,8 +58,10 @@ from rag.tokens import count_tokens
 __all__ = [
     "REASONING_EFFORTS",
     "USE_CONFIG",
+    "WIRE_ERRORS",
     "Delta",
     "Finished",
+    "MalformedResponse",
     "TierClient",
     "TierConfig",
     "classify",
@@ -59,6 +70,23 @@ __all__ = [
 ]
 
 REASONING_EFFORTS = ("low", "medium", "high")
+
+
+class MalformedResponse(ValueError):
+    """A chunk or answer that is valid JSON but not the shape the OpenAI API documents: a wire fault, not a bug."""
+
+
+try:  # the HTTP library the SDK itself runs on (openai 3.x: httpx2); its errors can escape while a stream closes
+    import httpx2
+
+    _TIMEOUTS: tuple[type[Exception], ...] = (httpx.TimeoutException, httpx2.TimeoutException)
+    _TRANSPORT: tuple[type[Exception], ...] = (httpx.TransportError, httpx2.TransportError)
+    _HTTP: tuple[type[Exception], ...] = (httpx.HTTPError, httpx2.HTTPError)
+except ImportError:  # openai 1.x and 2.x run on httpx
+    _TIMEOUTS, _TRANSPORT, _HTTP = (httpx.TimeoutException,), (httpx.TransportError,), (httpx.HTTPError,)
+
+# Everything a server, a proxy or the network can make the SDK raise; anything else is a bug and raises.
+WIRE_ERRORS: tuple[type[Exception], ...] = (openai.APIError, *_HTTP, json.JSONDecodeError, UnicodeDecodeError, MalformedResponse)
 
 
 class _UseConfig:
@@ -112,13 +140,16 @@ def classify(err: Exception, config: TierConfig, streaming: bool = False) -> Bac
     hint = f" (set {config.env_hint})" if config.env_hint else ""
     if isinstance(err, BackendError):
         return err
-    if isinstance(err, (openai.APITimeoutError, httpx.TimeoutException)):
+    if isinstance(err, (openai.APITimeoutError, *_TIMEOUTS)):
         return BackendTimeout(f"{where} did not answer within {config.timeout:g} s: check the server, or raise the timeout{hint}.", config.tier, config.base_url)
-    if streaming and isinstance(err, json.JSONDecodeError):  # the SDK parses each SSE line as JSON
-        return BackendError(f"{where} sent a malformed stream (a line that is not JSON: {err}); the partial answer is kept.", config.tier, config.base_url)
-    if streaming and isinstance(err, (openai.APIConnectionError, httpx.TransportError)):
+    if isinstance(err, (json.JSONDecodeError, UnicodeDecodeError, MalformedResponse)):  # the SDK parses each SSE line as JSON
+        what = {json.JSONDecodeError: "a line that is not JSON", UnicodeDecodeError: "bytes that are not UTF-8"}.get(type(err), "JSON that is not a completion")
+        if streaming:
+            return BackendError(f"{where} sent a malformed stream ({what}: {err}); the partial answer is kept.", config.tier, config.base_url)
+        return BackendError(f"{where} sent a malformed answer ({what}: {err}): see the server's log.", config.tier, config.base_url)
+    if streaming and isinstance(err, (openai.APIConnectionError, *_TRANSPORT)):
         return BackendError(f"{where} broke off the answer mid-stream ({type(err).__name__}); the partial answer is kept.", config.tier, config.base_url)
-    if isinstance(err, (openai.APIConnectionError, httpx.TransportError)):
+    if isinstance(err, (openai.APIConnectionError, *_TRANSPORT)):
         return BackendUnavailable(f"Nothing answers at {config.base_url}: start the {config.tier.upper()} server there or point the tier elsewhere{hint}.", config.tier, config.base_url)
     if isinstance(err, openai.APIStatusError):
         status = err.status_code
@@ -170,6 +201,49 @@ def _reasoning_field(obj: object) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def _model(value: object, what: str) -> pydantic.BaseModel:
+    """``value`` if the SDK could build its model from the JSON (it builds leniently: a wrong shape stays raw)."""
+    if not isinstance(value, pydantic.BaseModel):
+        raise MalformedResponse(f"{what} is {type(value).__name__}")
+    return value
+
+
+def _text(value: object, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise MalformedResponse(f"{what} is {type(value).__name__}, not text")
+
+
+def _usage(obj: object) -> object | None:
+    """The ``usage`` of a chunk or answer, if it has one with whole-number counts."""
+    usage = getattr(obj, "usage", None)
+    if usage is None:
+        return None
+    _model(usage, "usage")
+    for name in ("prompt_tokens", "completion_tokens"):
+        value = getattr(usage, name, None)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise MalformedResponse(f"usage.{name} is {type(value).__name__}, not a count")
+    details = getattr(usage, "completion_tokens_details", None)
+    if details is not None:
+        reasoning = getattr(_model(details, "usage.completion_tokens_details"), "reasoning_tokens", None)
+        if reasoning is not None and (not isinstance(reasoning, int) or isinstance(reasoning, bool)):
+            raise MalformedResponse(f"usage.completion_tokens_details.reasoning_tokens is {type(reasoning).__name__}, not a count")
+    return usage
+
+
+def _first_choice(obj: object, what: str) -> object | None:
+    """The first of ``obj.choices`` (None when there are none); raises ``MalformedResponse`` for any other shape."""
+    choices = getattr(_model(obj, what), "choices", None)
+    if not isinstance(choices, list):
+        raise MalformedResponse(f"{what}.choices is {type(choices).__name__}, not a list")
+    if not choices:
+        return None
+    choice = _model(choices[0], f"{what}.choices[0]")
+    _text(getattr(choice, "finish_reason", None), "finish_reason")
+    return choice
 
 
 def _count(metrics: TierMetrics, usage: object | None, prompt_text: str, answer: str, reasoning: str) -> None:
@@ -300,31 +374,32 @@ class TierClient:
         try:
             stream, note = await self._create(prompt, True, limit, temperature, effort)
             async for chunk in stream:
-                if getattr(chunk, "usage", None):
-                    usage = chunk.usage
-                if not chunk.choices:
+                usage = _usage(chunk) or usage
+                choice = _first_choice(chunk, "chunk")
+                if choice is None:
                     continue
-                choice = chunk.choices[0]
                 if choice.finish_reason:
                     finish_reason = choice.finish_reason
                 if cfg.profile == "completion":
-                    content, thinking = choice.text, None
+                    content, thinking = _text(getattr(choice, "text", None), "text"), None
                 else:
-                    content = choice.delta.content if choice.delta else None
-                    thinking = _reasoning_field(choice.delta)
+                    delta = getattr(choice, "delta", None)
+                    delta = None if delta is None else _model(delta, "delta")
+                    content = _text(getattr(delta, "content", None), "delta.content")
+                    thinking = _reasoning_field(delta)
                 pieces = parser.feed(content or "", thinking or "")
                 if pieces:
                     now = time.perf_counter()
                     for piece in pieces:
                         timeline.mark(piece.kind, now)
                         yield Delta(piece.text, piece.kind)
-        except Exception as err:  # noqa: BLE001 - every failure becomes a reported, classified error
+        except WIRE_ERRORS as err:  # what the server or the network did; a bug of ours raises
             error = classify(err, cfg, streaming=stream is not None)
         finally:
             if stream is not None:
                 try:
                     await stream.close()
-                except Exception:  # noqa: BLE001 - closing a broken stream may fail too
+                except (*WIRE_ERRORS, OSError):  # closing a broken stream may fail too
                     pass
         rest = parser.flush()  # what was held back as a possible marker, or the partial answer of a broken stream
         if rest:
@@ -358,15 +433,16 @@ class TierClient:
         started = time.perf_counter()
         try:
             response, note = await self._create(prompt, False, limit, temperature, effort)
-            usage = response.usage
-            if response.choices:
-                choice = response.choices[0]
+            usage = _usage(response)
+            choice = _first_choice(response, "answer")
+            if choice is not None:
                 finish_reason = choice.finish_reason
                 if cfg.profile == "completion":
-                    answer, reasoning = split_message(choice.text)
+                    answer, reasoning = split_message(_text(getattr(choice, "text", None), "text"))
                 else:
-                    answer, reasoning = split_message(choice.message.content, _reasoning_field(choice.message))
-        except Exception as err:  # noqa: BLE001 - every failure becomes a reported, classified error
+                    message = _model(getattr(choice, "message", None), "message")
+                    answer, reasoning = split_message(_text(getattr(message, "content", None), "message.content"), _reasoning_field(message))
+        except WIRE_ERRORS as err:  # what the server or the network did; a bug of ours raises
             error = classify(err, cfg)
         metrics.total_ms = (time.perf_counter() - started) * 1000
         error = self._finish(metrics, usage, prompt, answer, reasoning, finish_reason, error, limit, effort)
@@ -376,9 +452,15 @@ class TierClient:
         """Model ids the server lists at /v1/models."""
         try:
             page = await self._client.models.list()
-        except Exception as err:  # noqa: BLE001
+            data = getattr(_model(page, "models"), "data", None)
+            if not isinstance(data, list):
+                raise MalformedResponse(f"models.data is {type(data).__name__}, not a list")
+            ids = [getattr(_model(m, "models.data[n]"), "id", None) for m in data]
+            if not all(isinstance(i, str) for i in ids):
+                raise MalformedResponse("a model id is not text")
+        except WIRE_ERRORS as err:
             raise classify(err, self.config) from err
-        return [m.id for m in page.data]
+        return ids  # type: ignore[return-value]
 
 
 # A served id, as Foundry Local, Ollama, llama.cpp and vLLM list them, reduced to the model it names:

@@ -4,6 +4,16 @@ Streaming order, usage vs. estimated token counts, timings, every failure
 classified into our error types with the server's URL (partial text kept), the
 completion profile, and model alias resolution against ``/v1/models``.
 
+Only wire faults are reported: JSON that is not a completion (a wrong shape) and
+bytes that are not UTF-8 are wire faults too (served through an injected
+``httpx.MockTransport``, since the scripted server only speaks the right shape),
+while a bug of ours (a prompt that cannot be serialized, a parser that raises)
+raises out of ``stream()`` and ``complete()``, never becomes "the backend failed".
+
+Token counts are checked against tiktoken on texts whose word count differs, so
+a word counter could not pass; the server's usage is checked with a count that
+neither words nor tiktoken give.
+
 Reasoning models: each wire shape (a reasoning field under either name, Harmony
 markup, ``<think>`` tags, thinking until ``max_tokens``) streamed and not
 streamed, thinking kept apart from the answer, metrics split, ``reasoning_effort``
@@ -13,9 +23,11 @@ Ollama, llama.cpp and vLLM document it.
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
+import httpx
 import pytest
 from scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
@@ -86,13 +98,14 @@ async def test_chat_request_asks_for_usage_and_sends_the_messages(scripted: Scri
 
 @pytest.mark.asyncio
 async def test_usage_from_the_server_is_used_when_present(scripted: ScriptedServer) -> None:
-    scripted.enqueue(SLM, Script(["one ", "two ", "three"]))
+    scripted.enqueue(SLM, Script(["one ", "two ", "three"], completion_tokens=11))
     events, _ = await collect(config(scripted.base_url, prices=Prices(prompt=1.0, completion=2.0)))
     m = events[-1].metrics
     assert m.prompt_tokens == 42
-    assert m.completion_tokens == 3  # the scripted server counts words
+    assert m.completion_tokens == 11  # the server's figure: neither the 3 words nor tiktoken's 3 tokens
+    assert count_tokens(["one two three"]) == [3]
     assert m.estimated is False
-    assert m.cost == pytest.approx(42 / 1000 * 1.0 + 3 / 1000 * 2.0)
+    assert m.cost == pytest.approx(42 / 1000 * 1.0 + 11 / 1000 * 2.0)
     assert m.tier == "slm" and m.model == SLM
 
 
@@ -103,7 +116,11 @@ async def test_tokens_are_estimated_with_tiktoken_without_usage(scripted: Script
     m = events[-1].metrics
     assert m.estimated is True
     prompt_text = "\n".join(msg["content"] for msg in PROMPT.messages)
-    assert (m.prompt_tokens, m.completion_tokens) == tuple(count_tokens([prompt_text, "Foundry Local listens on port 5273."]))
+    answer = "Foundry Local listens on port 5273."
+    assert (m.prompt_tokens, m.completion_tokens) == tuple(count_tokens([prompt_text, answer]))
+    # tiktoken, not a word counter: the two differ on both texts
+    assert (m.prompt_tokens, m.completion_tokens) != (len(prompt_text.split()), len(answer.split()))
+    assert m.completion_tokens != len(answer.split())
     assert m.prompt_tokens > 0 and m.completion_tokens > 0
     assert m.prompt_tokens != 42
 
@@ -140,6 +157,7 @@ async def test_http_500_becomes_a_status_error_naming_the_url(scripted: Scripted
     assert "500" in str(finished.error)
     assert finished.text == ""
     assert finished.metrics.error == str(finished.error)
+    assert len(scripted.requests) == 2  # retried once before anything was shown
 
 
 @pytest.mark.asyncio
@@ -148,7 +166,8 @@ async def test_http_429_says_rate_limited(scripted: ScriptedServer) -> None:
     events, _ = await collect(config(scripted.base_url))
     error = events[-1].error
     assert isinstance(error, BackendStatusError) and error.status == 429
-    assert "rate" in str(error).lower()
+    assert "is rate-limiting requests (HTTP 429): wait a moment and ask again" in str(error)
+    assert len(scripted.requests) == 2  # retried once
 
 
 @pytest.mark.asyncio
@@ -162,16 +181,17 @@ async def test_a_retry_before_any_text_can_still_succeed(scripted: ScriptedServe
 
 @pytest.mark.asyncio
 async def test_stream_dying_midway_keeps_the_partial_text(scripted: ScriptedServer) -> None:
-    scripted.enqueue(SLM, Script(["first ", "second ", "third ", "fourth"], die_after=2))
+    scripted.enqueue(SLM, Script(["Foundry Local's ", "port: 5273; ", "third ", "fourth"], die_after=2))
     events, _ = await collect(config(scripted.base_url))
-    assert [e.text for e in events if isinstance(e, Delta)] == ["first ", "second "]
+    assert [e.text for e in events if isinstance(e, Delta)] == ["Foundry Local's ", "port: 5273; "]
     finished = events[-1]
     assert isinstance(finished, Finished)
-    assert finished.text == "first second "
+    assert finished.text == "Foundry Local's port: 5273; "
     assert isinstance(finished.error, BackendError)
     assert scripted.base_url in str(finished.error)
     assert finished.metrics.estimated is True  # no usage from a broken stream
-    assert finished.metrics.completion_tokens == count_tokens(["first second "])[0]
+    assert finished.metrics.completion_tokens == count_tokens([finished.text])[0]
+    assert finished.metrics.completion_tokens != len(finished.text.split())  # tiktoken, not a word counter
     assert len(scripted.requests) == 1  # a broken stream is never retried
 
 
@@ -216,10 +236,146 @@ async def test_malformed_sse_line_ends_the_stream_without_raising(scripted: Scri
     events, _ = await collect(config(scripted.base_url))  # must not raise
     finished = events[-1]
     assert isinstance(finished, Finished)
-    assert finished.text.startswith("before ")
-    if finished.error is not None:
-        assert isinstance(finished.error, BackendError)
-        assert scripted.base_url in str(finished.error)
+    assert finished.text == "before "  # what came before the bad line; nothing after it
+    assert isinstance(finished.error, BackendError) and not isinstance(finished.error, BackendUnavailable)
+    assert str(finished.error).startswith(f"the SLM tier at {scripted.base_url} sent a malformed stream (a line that is not JSON: ")
+    assert str(finished.error).endswith("; the partial answer is kept.")
+    assert finished.metrics.error == str(finished.error)
+
+
+def sse_body(*events: bytes) -> bytes:
+    return b"".join(b"data: " + e + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+
+FIRST_CHUNK = json.dumps({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": SLM,
+                          "choices": [{"index": 0, "delta": {"content": "Port "}, "finish_reason": None}]}).encode()
+
+
+def injected(body: bytes, content_type: str = "text/event-stream") -> tuple[TierClient, list[httpx.Request]]:
+    """A client whose every request gets ``body`` back (no network); the requests it sent."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, headers={"content-type": content_type}, content=body)
+
+    return TierClient(config("http://127.0.0.1:9/v1"), http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler))), sent
+
+
+WRONG_SHAPES = [
+    pytest.param(b'{"choices": "oops"}', "chunk.choices is str, not a list", id="choices-not-a-list"),
+    pytest.param(b'{"choices": {"0": {}}}', "chunk.choices is dict, not a list", id="choices-a-dict"),
+    pytest.param(b'[1, 2]', "chunk is list", id="a-list-not-a-chunk"),
+    pytest.param(b'{"choices": [3]}', "chunk.choices[0] is int", id="a-number-for-a-choice"),
+    pytest.param(b'{"choices": [{"index": 0, "delta": "5273"}]}', "delta is str", id="delta-not-an-object"),
+    pytest.param(b'{"choices": [{"index": 0, "delta": {"content": 5273}}]}', "delta.content is int, not text", id="content-a-number"),
+    pytest.param(b'{"choices": [{"index": 0, "delta": {}, "finish_reason": 7}]}', "finish_reason is int, not text", id="finish-reason-a-number"),
+    pytest.param(b'{"choices": [], "usage": "lots"}', "usage is str", id="usage-not-an-object"),
+    pytest.param(b'{"choices": [], "usage": {"prompt_tokens": "many", "completion_tokens": 2}}', "usage.prompt_tokens is str, not a count", id="usage-count-not-a-number"),
+    pytest.param(b'{"choices": [{"index": 0, "delta": {"content": "\xff\xfe"}}]}', "bytes that are not UTF-8", id="bytes-not-utf-8"),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("event", "said"), WRONG_SHAPES)
+async def test_json_of_the_wrong_shape_is_a_malformed_stream_not_a_crash(event: bytes, said: str) -> None:
+    """A server's fault, reported with the partial answer kept: never a KeyError or TypeError out of ``stream()``."""
+    client, _ = injected(sse_body(FIRST_CHUNK, event))
+    try:
+        events = [e async for e in client.stream(PROMPT)]
+    finally:
+        await client.aclose()
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.text == "Port "
+    assert isinstance(finished.error, BackendError) and not isinstance(finished.error, BackendUnavailable)
+    assert "sent a malformed stream (" in str(finished.error) and said in str(finished.error)
+    assert str(finished.error).endswith("the partial answer is kept.")
+
+
+@pytest.mark.asyncio
+async def test_an_error_event_in_the_stream_is_reported_with_its_message() -> None:
+    client, _ = injected(sse_body(FIRST_CHUNK, b'{"error": {"message": "model overloaded"}}'))
+    try:
+        finished = [e async for e in client.stream(PROMPT)][-1]
+    finally:
+        await client.aclose()
+    assert finished.text == "Port " and isinstance(finished.error, BackendError) and "model overloaded" in str(finished.error)
+
+
+@pytest.mark.asyncio
+async def test_a_whole_answer_of_the_wrong_shape_is_a_malformed_answer() -> None:
+    client, _ = injected(json.dumps({"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": "5273"}]}).encode(), "application/json")
+    try:
+        finished = await client.complete(PROMPT)
+    finally:
+        await client.aclose()
+    assert finished.text == "" and isinstance(finished.error, BackendError)
+    assert "sent a malformed answer (JSON that is not a completion: message is str)" in str(finished.error)
+
+
+@pytest.mark.asyncio
+async def test_a_model_list_of_the_wrong_shape_is_a_classified_error() -> None:
+    client, _ = injected(json.dumps({"object": "list", "data": "phi"}).encode(), "application/json")
+    try:
+        with pytest.raises(BackendError, match="malformed answer .*models.data is str"):
+            await client.served_models()
+    finally:
+        await client.aclose()
+
+
+class Unserializable:
+    """Not JSON: a prompt holding it is a bug of ours, not a server's fault."""
+
+
+def _broken_feed(self, content: str, reasoning: str = ""):
+    raise TypeError("a bug in the reasoning parser")
+
+
+def _broken_split(content, reasoning=None):
+    raise TypeError("a bug in split_message")
+
+
+@pytest.mark.asyncio
+async def test_a_prompt_that_cannot_be_serialized_raises_out_of_stream_and_nothing_is_sent(scripted: ScriptedServer) -> None:
+    prompt = Prompt([{"role": "user", "content": Unserializable()}], "q", [])  # type: ignore[dict-item]
+    client = TierClient(config(scripted.base_url))
+    try:
+        with pytest.raises(TypeError, match="not JSON serializable"):
+            [e async for e in client.stream(prompt)]
+        with pytest.raises(TypeError, match="not JSON serializable"):
+            await client.complete(prompt)
+    finally:
+        await client.aclose()
+    assert scripted.requests == []
+
+
+@pytest.mark.asyncio
+async def test_a_bug_in_the_parser_raises_out_of_stream_instead_of_becoming_a_backend_error(
+    scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scripted.enqueue(SLM, Script(["Port ", "5273."]))
+    monkeypatch.setattr("rag.client.ReasoningParser.feed", _broken_feed)
+    client = TierClient(config(scripted.base_url))
+    seen: list[Delta | Finished] = []
+    try:
+        with pytest.raises(TypeError, match="a bug in the reasoning parser"):
+            async for event in client.stream(PROMPT):
+                seen.append(event)
+    finally:
+        await client.aclose()
+    assert not any(isinstance(e, Finished) for e in seen)  # no Finished carrying a "backend failed" error
+
+
+@pytest.mark.asyncio
+async def test_a_bug_while_reading_a_whole_answer_raises_out_of_complete(scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted.enqueue(SLM, Script(["Port 5273."]))
+    monkeypatch.setattr("rag.client.split_message", _broken_split)
+    client = TierClient(config(scripted.base_url))
+    try:
+        with pytest.raises(TypeError, match="a bug in split_message"):
+            await client.complete(PROMPT)
+    finally:
+        await client.aclose()
 
 
 @pytest.mark.asyncio
