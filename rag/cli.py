@@ -3,6 +3,8 @@
 Output contract (other tools depend on it): hits go to stdout, progress and
 diagnostics to stderr; ``--json`` prints one JSON array per query; an expected
 problem (missing folder, bad setting) is one line on stderr and exit code 1.
+``ask`` exits 3 when it answered but a tier that should have been there failed
+(see ``_failed_at_start``, and any tier's error during the turn).
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None
         try:
             for status in tiers.statuses:
                 click.echo(status.line(), err=True)
-                degraded |= status.tier == "slm" and not status.ok
+            degraded = _failed_at_start(tiers.statuses, settings)
             assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
             done = None
             async for event in assistant.ask(question, escalate=escalate, mode=mode):
@@ -204,6 +206,14 @@ def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None
     code = _run(go())
     if code:
         sys.exit(code)
+
+
+def _failed_at_start(statuses, settings: Settings) -> bool:
+    """Whether a tier that should be there is not: the SLM always; the LLM when ``RAG_LLM_BASE_URL`` is set.
+
+    An LLM tier that was never configured is a choice, not a failure (escalation is skipped with a note).
+    """
+    return any(not s.ok and (s.tier != "llm" or settings.llm_base_url is not None) for s in statuses)
 
 
 def _ms(value: float | None) -> str:

@@ -69,7 +69,7 @@ def test_ask_json_with_a_dead_llm_url_answers_extractively(scripted: ScriptedSer
     dead = f"http://127.0.0.1:{free_port()}/v1"
     env = clean_env(tmp_path, RAG_SLM_BASE_URL=scripted.base_url, RAG_LLM_BASE_URL=dead)
     proc = rag(["ask", Q_PORT, "--docs", str(small_docs), "--json"], env, tmp_path)
-    assert proc.returncode == 0, proc.stderr  # a missing LLM degrades the answer, it is not an error
+    assert proc.returncode == 3, proc.stderr  # answered, but a configured tier failed (README: exit code 3)
     data = json.loads(proc.stdout)
     assert data["tier"] == "extractive"
     assert data["draft"] == "".join(SLM_ANSWER)
@@ -133,6 +133,40 @@ def test_ask_exits_3_when_the_slm_fails(scripted: ScriptedServer, small_docs: Pa
     data = json.loads(result.stdout)
     assert data["tier"] == "extractive" and data["draft"] == "Foundry Local "
     assert "SLM failed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("llm", "escalate", "code"),
+    [
+        pytest.param("none", "auto", 0, id="llm-not-configured-is-not-a-failure"),
+        pytest.param("up", "always", 0, id="both-tiers-answer"),
+        pytest.param("dead", "never", 3, id="configured-llm-down-though-not-needed"),
+        pytest.param("dead", "auto", 3, id="configured-llm-down-when-escalating"),
+        pytest.param("http-500", "always", 3, id="llm-fails-during-the-turn"),
+    ],
+)
+def test_ask_exits_3_when_any_configured_tier_failed(
+    scripted: ScriptedServer, small_docs: Path, monkeypatch: pytest.MonkeyPatch, llm: str, escalate: str, code: int,
+) -> None:
+    scripted.enqueue(SLM, Script(SLM_ANSWER))
+    monkeypatch.setenv("RAG_SLM_BASE_URL", scripted.base_url)
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    if llm != "none":
+        monkeypatch.setenv("RAG_LLM_BASE_URL", dead if llm == "dead" else scripted.base_url)
+    if llm == "up":
+        scripted.enqueue(LLM, Script(LLM_ANSWER))
+    if llm == "http-500":
+        scripted.enqueue(LLM, Script(status=500), Script(status=500))
+    result = CliRunner().invoke(cli, ["ask", Q_PORT, "--docs", str(small_docs), "--escalate", escalate, "--json"])
+    assert result.exit_code == code, result.output
+    data = json.loads(result.stdout)
+    assert data["answer"].strip() and data["sources"]  # answered in every case: the code says whether a tier failed
+    if llm == "none":
+        assert "LLM: unavailable: the LLM tier is not configured (set RAG_LLM_BASE_URL)" in result.stderr
+    if llm == "dead":
+        assert f"LLM: unavailable: Nothing answers at {dead}" in result.stderr
+    if llm == "http-500":
+        assert "LLM failed" in result.stderr and "HTTP 500" in result.stderr
 
 
 THINKING = "The user asks for the port. Source 1 says Foundry Local listens on 5273 by default, so cite Source 1."
