@@ -48,6 +48,7 @@ from rag.prompts import Turn
 from rag.settings import Settings, load_settings
 from rag.runtime import Runtime
 from rag.tiers import Tiers, assistant_config
+from rag.uploads import MB, UploadBudget
 
 log = logging.getLogger("rag.app")
 
@@ -470,12 +471,22 @@ async def finish(msg: cl.Message, done: Done, lang: str) -> None:
     await msg.send()
 
 
-def _read_and_add(overlay: Overlay, name: str, path: Path | None, content: bytes | None):
-    """Read an upload (Chainlit deletes its files later) and add it to the chat's overlay; blocking."""
+# What all chats' uploads together may hold (rag.uploads): each chat gives its share back when it ends.
+UPLOADS = UploadBudget(int(SETTINGS.max_uploads_mb * MB))
+
+
+def _read_and_add(overlay: Overlay, name: str, path: Path | None, content: bytes | None, count: int):
+    """Read an upload (Chainlit deletes its files later) and add it to the chat's overlay; blocking.
+
+    ``count``: documents the chat has. At its limit, only bytes already in the chat get through
+    (as a duplicate: nothing is added); refusals are ``LoadError``s whose reason says what to do.
+    """
     if path is not None and path.stat().st_size > MAX_UPLOAD_BYTES:
         raise LoadError(f"too large (the limit is {MAX_UPLOAD_BYTES / (1024 * 1024):g} MB, set RAG_MAX_FILE_MB to raise it)")
     data = path.read_bytes() if path is not None else (content or b"")
-    return overlay.add_bytes(name, data)
+    if count >= MAX_UPLOADS_PER_SESSION and overlay.source_of(data) is None:
+        raise LoadError(f"this chat already has {count} documents (the limit). Start a new chat for more.")
+    return overlay.add_bytes(name, data, UPLOADS)
 
 
 async def add_upload(overlay: Overlay, element) -> None:
@@ -485,14 +496,11 @@ async def add_upload(overlay: Overlay, element) -> None:
         allowed = ", ".join(sorted(SUPPORTED_SUFFIXES))
         await cl.Message(content=f"`{name}` was not added: only {allowed} files can be added.").send()
         return
-    if count >= MAX_UPLOADS_PER_SESSION:
-        await cl.Message(content=f"`{name}` was not added: this chat already has {count} documents (the limit). Start a new chat for more.").send()
-        return
     try:
         path = Path(element.path) if element.path else None
         started = asyncio.get_running_loop().time()
         # reading (up to RAG_MAX_FILE_MB) and parsing happen in a worker thread: other chats go on meanwhile
-        added = await asyncio.to_thread(_read_and_add, overlay, name, path, element.content)
+        added = await asyncio.to_thread(_read_and_add, overlay, name, path, element.content, count)
         ms = (asyncio.get_running_loop().time() - started) * 1000
     except (LoadError, OSError) as err:
         await cl.Message(content=f"`{name}` was not added: {getattr(err, 'reason', err)}").send()
@@ -503,3 +511,11 @@ async def add_upload(overlay: Overlay, element) -> None:
     cl.user_session.set("uploads", count + 1)
     renamed = f" as `{added.source}` (a different `{added.requested}` is already here)" if added.renamed else ""
     await cl.Message(content=f"📎 Added `{name}` to this chat{renamed}: {len(added)} passages in {ms:.0f} ms.").send()
+
+
+@cl.on_chat_end
+async def on_chat_end() -> None:
+    """The chat is over (closed, or a new one started): free its uploads and their share of ``UPLOADS``."""
+    overlay: Overlay | None = cl.user_session.get("overlay")
+    if overlay is not None:
+        await asyncio.to_thread(overlay.clear)

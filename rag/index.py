@@ -12,8 +12,10 @@ is dropped with the chat. The base index is never rebuilt for an upload.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,8 +29,9 @@ from rag.bm25 import BM25Params, Segment, Stats
 from rag.cache import CACHE_VERSION, CachedIndex, FileRecord, cache_folder, read_cache, write_cache
 from rag.chunking import Chunk, ChunkConfig, chunk_document
 from rag.errors import DocsError, LoadError
-from rag.loading import DEFAULT_MAX_BYTES, LOADER_VERSION, Document, Skipped, iter_files, load_bytes, load_file, upload_name
+from rag.loading import DEFAULT_MAX_BYTES, LOADER_VERSION, SUPPORTED_SUFFIXES, Document, Skipped, iter_files, load_bytes, load_file, upload_name
 from rag.tokens import count_tokens
+from rag.uploads import UploadBudget, upload_cost
 
 __all__ = ["Added", "Index", "IndexConfig", "IndexReport", "Overlay", "analyze_chunk_terms", "open_index"]
 
@@ -157,8 +160,9 @@ def open_index(docs: Path, cache_dir: Path | None, config: IndexConfig = IndexCo
     changed |= report.removed > 0
     if require_documents and not files:
         detail = f" ({len(report.skipped)} skipped: " + "; ".join(f"{s.source}: {s.reason}" for s in report.skipped[:3]) + ")" if report.skipped else ""
+        formats = sorted(SUPPORTED_SUFFIXES)
         raise DocsError(
-            f"No readable documents in {docs}{detail}. Add .md, .txt, .rst, .html, .pdf or .docx files there, or pass --docs PATH."
+            f"No readable documents in {docs}{detail}. Add {', '.join(formats[:-1])} or {formats[-1]} files there, or pass --docs PATH."
         )
     chunks: list[Chunk] = []
     langs: list[str] = []
@@ -219,13 +223,21 @@ class Overlay:
 
     ``add`` builds a new overlay segment and swaps it in whole, so a search that
     runs at the same time sees either the old or the new overlay, never half.
+
+    An upload added with a ``budget`` (``rag.uploads``) holds its cost there until it
+    is removed, the overlay is cleared (the chat ended) or the overlay is collected.
     """
+
+    _owners = itertools.count(1)
 
     def __init__(self, base: Index) -> None:
         self.base = base
         self._lock = threading.Lock()
         self._docs: dict[str, tuple[str, list[Chunk], list[str]]] = {}
         self._digests: dict[str, str] = {}  # source -> SHA-256 of its bytes
+        self._owner = next(Overlay._owners)  # this overlay in an upload budget (not self: the budget must not keep it alive)
+        self._charges: dict[str, tuple[UploadBudget, int]] = {}  # source -> (budget, bytes it holds there)
+        self._budgets: set[int] = set()  # id() of the budgets that give back on garbage collection
         self.chunks: list[Chunk] = []
         self.langs: list[str] = []
         self.segment = Segment.from_terms([])
@@ -239,16 +251,19 @@ class Overlay:
             docs = dict(self._docs)
             docs[doc.source] = (lang, chunks, terms)
             self._digests[doc.source] = doc.sha256
+            self._release(doc.source)  # what it replaces gave its budget back
             self._swap(docs)
         return chunks
 
-    def add_bytes(self, name: str, data: bytes) -> Added:
+    def add_bytes(self, name: str, data: bytes, budget: UploadBudget | None = None) -> Added:
         """Parse an upload and add it, keeping what is there; raises ``LoadError`` with the reason.
 
         ``name`` comes from the client: its source is the plain file name that
         ``upload_name`` makes of it (no folders, no control characters, bounded),
         numbered (``notes (2).md``) if a different upload already has that name.
         Bytes already in the overlay are not added again (``Added.duplicate``).
+        With a ``budget``, the upload takes its cost there first; ``UploadsFull``
+        (a ``LoadError``) when it does not fit, and nothing is added.
         """
         requested = upload_name(name)
         digest = hashlib.sha256(data).hexdigest()
@@ -261,12 +276,32 @@ class Overlay:
                 if doc is not None:
                     source = self._free_name(requested)
                     lang, chunks, terms = _process(replace(doc, source=source), self.base.analyzer, self.base.config)
+                    if budget is not None:
+                        self._charge(source, budget, upload_cost(chunks, terms))  # raises UploadsFull: nothing added
                     docs = dict(self._docs)
                     docs[source] = (lang, chunks, terms)
                     self._digests[source] = digest
                     self._swap(docs)
                     return Added(source, tuple(chunks), requested)
             doc = load_bytes(requested, data, self.base.config.max_bytes)
+
+    def source_of(self, data: bytes) -> str | None:
+        """The source under which these exact bytes are in the overlay already, or None."""
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            return self._same_bytes(digest)
+
+    def _charge(self, source: str, budget: UploadBudget, cost: int) -> None:
+        budget.take(self._owner, cost)
+        self._charges[source] = (budget, cost)
+        if id(budget) not in self._budgets:  # a chat that ends without clear() still gives its share back
+            self._budgets.add(id(budget))
+            weakref.finalize(self, budget.give_back_all, self._owner)
+
+    def _release(self, source: str) -> None:
+        charge = self._charges.pop(source, None)
+        if charge is not None:
+            charge[0].give_back(self._owner, charge[1])
 
     def _same_bytes(self, digest: str) -> str | None:
         return next((s for s, d in self._digests.items() if d == digest and s in self._docs), None)
@@ -288,11 +323,15 @@ class Overlay:
                 return False
             docs = dict(self._docs)
             del docs[source]
+            self._release(source)
             self._swap(docs)
             return True
 
     def clear(self) -> None:
+        """Drop every upload (and give their budget back): what the app does when the chat ends."""
         with self._lock:
+            for source in list(self._charges):
+                self._release(source)
             self._swap({})
 
     @property

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(30, ge=0, le=1000, description="tokens repeated between neighbouring chunks")
     language: Literal["auto", "en", "tr"] = Field("auto", description="language of documents and questions")
     max_file_mb: float = Field(20.0, gt=0, le=1024, description="files larger than this are skipped")
+    max_uploads_mb: float = Field(
+        256.0, gt=0, le=1048576,
+        description="what all chats' uploads together may hold in the app's memory, in MB of their passages' and terms' "
+        "text (rag.uploads; about 2.5x that in process memory); an upload that does not fit is refused",
+    )
     min_coverage: float = Field(
         DEFAULT_MIN_COVERAGE, ge=0, le=1,
         description="retrieval confidence: share of the question's idf mass the top passage must hold (calibrated on the dev set)",

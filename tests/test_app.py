@@ -377,6 +377,58 @@ async def test_uploads_are_added_and_searched_in_their_chat_only(app, runtime_en
     assert all("Zephyr" not in m["content"] for r in runtime_env.requests for m in r["body"]["messages"])
 
 
+async def upload_cost_in_app(app, data: bytes) -> int:
+    """What ``data`` costs in the app's upload budget (measured on an overlay of the app's index)."""
+    from rag.uploads import UploadBudget
+
+    parts = await app.RUNTIME.ready()
+    budget, overlay = UploadBudget(10**9), parts.index.new_overlay()
+    overlay.add_bytes("probe.md", data, budget)
+    return budget.used
+
+
+@pytest.mark.asyncio
+async def test_all_chats_share_one_upload_budget_and_an_ended_chat_gives_its_share_back(
+    app, runtime_env: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rag.uploads import UploadBudget
+
+    first, second = tmp_path / "first-notes.md", tmp_path / "second-notes.md"
+    first.write_text(f"# First notes\n\n{FACT} " + "It was chosen in March. " * 30 + "\n", encoding="utf-8")
+    second.write_text("# Second notes\n\nThe mascot is a purple walrus. " + "It was drawn in May. " * 30 + "\n", encoding="utf-8")
+    await start_chat(app, session_id="budget-a")
+    await start_chat(app, session_id="budget-b")
+    cost = await upload_cost_in_app(app, first.read_bytes())
+    monkeypatch.setattr(app, "UPLOADS", UploadBudget(cost + cost // 2))  # room for one of the two
+
+    assert messages(await ask(app, "", "budget-a", [first]))[0].startswith("📎 Added `first-notes.md` to this chat")
+    (refused,) = messages(await ask(app, "", "budget-b", [second]))
+    assert refused.startswith("`second-notes.md` was not added: the uploads of all chats on this server together may hold ")
+    assert "0 kB of it in this chat" in refused  # this chat holds nothing: the other chat filled it
+    assert refused.endswith("Start a new chat (this chat's uploads are freed when it ends) or ask the admin to raise RAG_MAX_UPLOADS_MB.")
+
+    async with cl_context("budget-a"):
+        await app.on_chat_end()  # the first chat is closed
+    assert app.UPLOADS.used == 0
+    assert messages(await ask(app, "", "budget-b", [second]))[0].startswith("📎 Added `second-notes.md` to this chat")
+
+
+@pytest.mark.asyncio
+async def test_the_same_file_at_the_chats_upload_limit_is_already_here_not_over_the_limit(
+    app, runtime_env: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app, "MAX_UPLOADS_PER_SESSION", 1)
+    notes, again, other = tmp_path / "notes.md", tmp_path / "notes-copy.md", tmp_path / "other.md"
+    notes.write_text(f"# Notes\n\n{FACT}\n", encoding="utf-8")
+    again.write_bytes(notes.read_bytes())
+    other.write_text("# Other\n\nThe mascot is a purple walrus.\n", encoding="utf-8")
+    await start_chat(app, session_id="limit")
+    shown = messages(await ask(app, "", "limit", [notes, again, other]))
+    assert shown[0].startswith("📎 Added `notes.md` to this chat")
+    assert shown[1] == "`notes-copy.md` is already in this chat (as `notes.md`): not added again."
+    assert shown[2] == "`other.md` was not added: this chat already has 1 documents (the limit). Start a new chat for more."
+
+
 @pytest.mark.asyncio
 async def test_stats_command_shows_the_session_so_far(app, runtime_env: ScriptedServer) -> None:
     sid = "stats"

@@ -8,6 +8,7 @@ folder beside it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -293,6 +294,16 @@ def test_folder_without_readable_documents(tmp_path: Path, cache: Path, write_fi
     assert "No readable documents" in message
     assert "empty.md: empty file" in message
     assert "--docs" in message
+
+
+def test_the_no_documents_message_lists_every_format_that_is_read(tmp_path: Path, cache: Path, write_files) -> None:
+    from rag.loading import SUPPORTED_SUFFIXES
+
+    docs = write_files(tmp_path / "docs", {"image.png": b"\x89PNG"})
+    with pytest.raises(DocsError) as info:
+        open_index(docs, cache)
+    named = set(re.findall(r"(\.[a-z]+)\b", str(info.value).split(". Add ", 1)[1]))
+    assert named == set(SUPPORTED_SUFFIXES), named ^ set(SUPPORTED_SUFFIXES)
 
 
 def test_empty_folder_is_allowed_when_documents_are_not_required(tmp_path: Path, cache: Path) -> None:
