@@ -200,6 +200,8 @@ class EmbeddedServer:
                 "The embedded server needs llama-cpp-python[server]: run `.venv/bin/pip install -e .`, "
                 "or set RAG_SLM_BASE_URL to a running OpenAI-compatible server."
             )
+        if self.process is not None and self.process.poll() is not None:
+            self.stop()  # a child that ended without stop(): its log handle and pipe are closed before new ones open
         with self._lock:
             self._stop_previous()
             if _port_taken(self.port):

@@ -112,11 +112,56 @@ async def test_a_factual_question_is_streamed_and_answered_from_its_source(serve
     assert done.metrics.tiers[0].tier == "slm"
 
 
+def _log_is_open(path: Path) -> bool:
+    """This process holds ``path`` open (what a leaked log handle looks like from outside)."""
+    return any(Path(f.path) == path for f in psutil.Process().open_files())
+
+
 def test_a_corrupt_model_file_fails_at_start_with_a_clear_message(tmp_path: Path) -> None:
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\x00" * 1024)
+    srv = EmbeddedServer(bad, "broken", log_path=tmp_path / "log")
     with pytest.raises(BackendUnavailable, match="exited at start"):
-        EmbeddedServer(bad, "broken", log_path=tmp_path / "log").start(wait=60)
+        srv.start(wait=60)
+    assert srv._log is None and not _log_is_open(tmp_path / "log")  # the log file is closed on the failed start
+    assert srv.process is None
+
+
+def test_the_log_file_is_closed_when_nothing_answers_in_time_or_the_child_cannot_be_spawned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fifo = tmp_path / "model.gguf"
+    os.mkfifo(fifo)  # the child blocks reading it: it never answers
+    slow = EmbeddedServer(fifo, "slow", log_path=tmp_path / "slow.log")
+    with pytest.raises(BackendUnavailable, match="did not answer within 1 s"):
+        slow.start(wait=1)
+    assert slow._log is None and not _log_is_open(tmp_path / "slow.log") and slow.process is None
+    monkeypatch.setattr("rag.embedded.sys.executable", str(tmp_path / "no-such-python"))
+    unborn = EmbeddedServer(fifo, "unborn", log_path=tmp_path / "unborn.log")
+    with pytest.raises(OSError):
+        unborn.start(wait=1)
+    assert unborn._log is None and not _log_is_open(tmp_path / "unborn.log") and unborn.process is None
+
+
+def test_the_log_file_is_open_while_the_server_runs_and_closed_after_stop(own_server: EmbeddedServer) -> None:
+    assert own_server.log_path is not None
+    assert own_server._log is not None and _log_is_open(own_server.log_path)
+    own_server.stop()
+    assert own_server._log is None and not _log_is_open(own_server.log_path)
+    own_server.stop()  # twice is harmless
+    assert own_server._log is None
+
+
+def test_starting_again_after_a_crash_does_not_leak_the_first_log(own_server: EmbeddedServer) -> None:
+    """A crashed server started again without ``stop()`` (not via ``restart()``): one log handle, not two."""
+    assert own_server.log_path is not None
+    os.kill(own_server.process.pid, signal.SIGKILL)
+    own_server.process.wait(timeout=10)
+    own_server.start()
+    handles = [f for f in psutil.Process().open_files() if Path(f.path) == own_server.log_path]
+    assert len(handles) == 1, handles
+    own_server.stop()
+    assert not _log_is_open(own_server.log_path)
 
 
 def test_weights_are_loaded_without_extra_buffer_types(server: EmbeddedServer) -> None:
