@@ -393,13 +393,6 @@ def test_a_thinking_model_shows_its_thinking_step_then_the_answer(open_chat, bac
     shot(page, "test_a_thinking_model_shows_its_thinking_step_then_the_answer")
 
 
-def test_the_app_logged_no_errors(app_server: tuple[str, Path]) -> None:
-    """Runs last: a handler that raised would be logged even when the page looked fine."""
-    log = app_server[1].read_text(encoding="utf-8", errors="replace")
-    problems = [line for line in log.splitlines() if " - ERROR - " in line or line.startswith("Traceback")]
-    assert not problems, "\n".join(problems[:20]) + "\n\n" + log[-3000:]
-
-
 EVIL = (
     "# Evil notes\n\nThe vault code is Owl-Lantern-7. <img src=x onerror=\"window.__xss='img'\">\n\n"
     "<script>window.__xss = 'script'</script>\n\n"
@@ -431,6 +424,19 @@ def test_document_and_model_html_never_runs_in_the_browser(open_chat, backend: S
     assert dialogs == []
     assert page.locator('.step img[src="x"], #side-view-content img[src="x"]').count() == 0
     shot(page, "test_document_and_model_html_never_runs_in_the_browser")
+
+
+def test_the_app_logged_no_errors(app_server: tuple[str, Path], request: pytest.FixtureRequest) -> None:
+    """After every test of the shared app: a handler that raised would be logged even when the page looked fine.
+
+    Checks that it does run after all of them (a test added below it would go unchecked).
+    """
+    items = request.session.items
+    later = [i.nodeid for i in items[items.index(request.node) + 1:] if "app_server" in getattr(i, "fixturenames", ())]
+    assert not later, f"these tests use the shared app after its log was checked; move them above this test: {later}"
+    log = app_server[1].read_text(encoding="utf-8", errors="replace")
+    problems = [line for line in log.splitlines() if " - ERROR - " in line or line.startswith("Traceback")]
+    assert not problems, "\n".join(problems[:20]) + "\n\n" + log[-3000:]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python[server] is not installed")
