@@ -58,8 +58,8 @@ _REFINE = {
 
 _REFUSAL_RE = re.compile(
     r"(don'?t|do not|does not|doesn'?t) (cover|contain|mention|say)|not (covered|mentioned|provided|in the (sources|documents))"
-    r"|no information|cannot (answer|find)|can'?t (answer|find)|i don'?t know|unable to (answer|find)"
-    r"|kapsamıyor|kapsamamaktadır|bilgi (yok|bulunmuyor|içermiyor)|yanıtlayamam|bilmiyorum|bulunmamaktadır",
+    r"|no information|cannot (answer|find)|can'?t (answer|find)|could( not|n'?t) (answer|find)|i don'?t know|unable to (answer|find)"
+    r"|kapsamıyor|kapsamamaktadır|bilgi (yok|bulunmuyor|içermiyor|bulamadım)|yanıtlayamam|bilmiyorum|bulunmamaktadır",
     re.IGNORECASE,
 )
 

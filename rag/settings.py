@@ -97,8 +97,15 @@ class Settings(BaseSettings):
     # --- escalation: decided after the SLM's answer is complete
     escalate: Literal["auto", "always", "never"] = Field("auto", description="auto: the policy decides")
     escalation_mode: Literal["refine", "regenerate"] = Field("refine")
-    short_answer_chars: int = Field(600, ge=0, le=100000, description="answers shorter than this escalate (workshop: 600)")
-    min_support: float = Field(0.5, ge=0, le=1, description="share of an answer's content words the sources must contain")
+    short_answer_chars: int = Field(
+        0, ge=0, le=100000,
+        description="answers shorter than this many characters escalate as 'short' (0: off; the workshop's briefs: 600); "
+        "answers too short for their question (empty, cut off, a bare 'yes' to a how-to) escalate either way",
+    )
+    min_support: float = Field(
+        0.5, ge=0, le=1,
+        description="share of an answer's content words the sources must contain (calibrated with bench/policy.py)",
+    )
     topic_keywords: Annotated[list[str], NoDecode] = Field(default_factory=list, description="questions naming one of these escalate")
     history_tokens: int = Field(600, ge=0, le=100000, description="budget for recent turns in the prompt")
 

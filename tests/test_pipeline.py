@@ -108,7 +108,7 @@ async def test_grounded_slm_answer_stands(scripted: ScriptedServer, make_client,
 
 @pytest.mark.asyncio
 async def test_short_answer_escalates_and_the_llm_refines_the_draft(scripted: ScriptedServer, make_client, small_index: Index) -> None:
-    scripted.enqueue(SLM, Script(["It is ", "5273."]))
+    scripted.enqueue(SLM, Script(["5273 ", "[Source 1]."]))  # cited, so only the 20-character rule fires
     scripted.enqueue(LLM, Script(LLM_GROUNDED))
     events, done = await turn(assistant(small_index, make_client("slm"), make_client("llm")), Q_PORT)
     escalation = next(e for e in events if isinstance(e, Escalation))
@@ -119,13 +119,13 @@ async def test_short_answer_escalates_and_the_llm_refines_the_draft(scripted: Sc
     # order: the SLM's tokens, its end, the escalation, then the LLM's tokens
     idx = {type(e).__name__ + getattr(e, "tier", ""): i for i, e in enumerate(events)}
     assert idx["TierEndslm"] < events.index(escalation) < idx["TierStartllm"] < idx["Tokenllm"] < idx["TierEndllm"]
-    assert tokens(events, "slm") == "It is 5273."
+    assert tokens(events, "slm") == "5273 [Source 1]."
     assert tokens(events, "llm") == LLM_GROUNDED_TEXT
     assert done.tier == "llm" and done.answer == LLM_GROUNDED_TEXT
     assert done.escalated and done.reasons == ["short"]
-    assert done.draft == "It is 5273."
+    assert done.draft == "5273 [Source 1]."
     message = last_user_message(requests_for(scripted, LLM)[0])
-    assert "It is 5273." in message and "Draft answer" in message
+    assert "5273 [Source 1]." in message and "Draft answer" in message
     assert done.metrics.mode == "refine" and done.metrics.answered_by == "llm"
 
 
@@ -190,19 +190,41 @@ async def test_escalate_never_keeps_a_short_slm_answer(scripted: ScriptedServer,
 
 @pytest.mark.asyncio
 async def test_missing_llm_falls_back_to_cited_quotes(scripted: ScriptedServer, make_client, small_index: Index) -> None:
-    scripted.enqueue(SLM, Script(["5273"]))
+    scripted.enqueue(SLM, Script(["5273 [Source 1]."]))
     note = "the LLM tier is not configured (set RAG_LLM_BASE_URL)"
     events, done = await turn(assistant(small_index, make_client("slm"), None, llm_note=note), Q_PORT)
     escalation = next(e for e in events if isinstance(e, Escalation))
     assert escalation.to == "extractive" and escalation.skipped == note and escalation.reasons == ["short"]
-    assert done.tier == "extractive" and done.escalated and done.draft == "5273"
+    assert done.tier == "extractive" and done.escalated and done.draft == "5273 [Source 1]."
     assert any("skipped" in n and note in n for n in done.notes)
     assert tokens(events, "extractive") == done.answer
     assert done.answer.startswith("From the documents:")
     assert "> Foundry Local listens on port 5273 by default. [Source 1]" in done.answer
+    assert "**5273**" not in done.answer  # a draft the policy found too short does not lead
     assert done.hits[0].source == "foundry.md"
     ext = [e for e in events if isinstance(e, TierEnd) and e.tier == "extractive"]
     assert len(ext) == 1 and ext[0].metrics.completion_tokens > 0 and ext[0].metrics.estimated
+
+
+@pytest.mark.asyncio
+async def test_without_an_llm_a_short_slm_answer_leads_the_quote_that_verifies_it(scripted: ScriptedServer, make_client, small_index: Index) -> None:
+    """The fresh-machine case: the tiny model answers "5273." without citing; no LLM tier; the quote verifies it."""
+    scripted.enqueue(SLM, Script(["5273."]))
+    events, done = await turn(assistant(small_index, make_client("slm"), None, policy=Policy()), Q_PORT)
+    assert done.reasons == ["uncited"] and done.tier == "extractive" and done.draft == "5273."
+    assert done.answer == (
+        "**5273** — “Foundry Local listens on port 5273 by default.” [Source 1]\n\n"
+        "*The small model's answer, verified: the quoted source says it word for word.*"
+    )
+    assert tokens(events, "extractive") == done.answer
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_short_slm_answer_does_not_lead_the_quote(scripted: ScriptedServer, make_client, small_index: Index) -> None:
+    scripted.enqueue(SLM, Script(["5274."]))  # in no source
+    _, done = await turn(assistant(small_index, make_client("slm"), None, policy=Policy()), Q_PORT)
+    assert done.reasons == ["uncited", "invented", "ungrounded"] and done.tier == "extractive"
+    assert done.answer == "From the documents:\n\n> Foundry Local listens on port 5273 by default. [Source 1]"
 
 
 # (e) ------------------------------------------------------------------------
