@@ -1,120 +1,121 @@
-"""Answer quality on a QA set, through the real pipeline, per tier.
+"""Answer quality on a QA set through the real pipeline: correct, supported and refused, per tier.
 
-usage: .venv/bin/python bench/answers.py [--qa FILE] [--docs-root DIR] [--tier auto|extractive] [--limit N]
+usage: .venv/bin/python bench/answers.py [--qa FILE] [--docs-root DIR] [--tier auto|extractive] [--scripted-llm] [--out DIR]
 
-For every question of ../shared/eval/dev_qa.jsonl it runs ``Assistant.ask`` with
-the tiers the settings give (by default the embedded model as SLM, no LLM tier),
-and counts: answerable questions whose final answer holds an answer phrase
-(grounded), per answering tier; unanswerable questions that end with "the
-documents don't cover this"; escalations and reasons; SLM TTFT and total p50/p95.
-``--tier extractive`` skips the models (the extractive tier alone).
+It runs ``rag.evalrun.run_eval`` with ``--answers`` (the definitions of
+``rag.evaluation``: *correct* holds an answer phrase, *supported* has its words
+in the sources, *refused* says the documents don't cover it) and prints the
+Markdown summary.
+
+- ``--tier auto`` (default): the tiers the settings give; on a fresh machine the
+  embedded model as SLM and no LLM tier, so escalations go to the extractive tier.
+- ``--tier extractive``: no model at all, every turn quoted.
+- ``--scripted-llm``: an LLM tier on a scripted OpenAI-compatible server
+  (``tests/scripted_server.py``) that answers like a careful large model would
+  when the sources allow it: the sentence, list item, table row or code block of
+  the sources it was given that holds an answer phrase, with its ``[Source N]``,
+  and "The documents don't cover this." when none does. It knows the answer
+  phrases, so it is an upper bound for the LLM tier on these sources, not a model:
+  what it measures is the cascade around it (which turns escalate, what the
+  other tiers answer, what the report shows), never a model's quality.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import statistics
+import re
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from rag.index import open_index  # noqa: E402
-from rag.pipeline import Assistant, Done  # noqa: E402
+from rag.evalrun import run_eval  # noqa: E402
+from rag.evaluation import QAItem, has_phrase, load_qa  # noqa: E402
+from rag.extractive import units  # noqa: E402
 from rag.prompts import NOT_COVERED  # noqa: E402
+from rag.report import markdown_summary, write_report  # noqa: E402
 from rag.settings import load_settings  # noqa: E402
-from rag.tiers import Tiers, assistant_config, open_tiers  # noqa: E402
+from rag.tiers import Tiers  # noqa: E402
+from rag.tokens import count_tokens  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
+_QUESTION_RE = re.compile(r"\n\nQuestion: (.*?)(?:\n\n|$)", re.S)
+_SOURCE_RE = re.compile(r"^Source (\d+) \(.*?\):\n", re.M)
 
 
-def norm(text: str) -> str:
-    return " ".join(text.lower().split())
+def oracle_answer(prompt: str, qa: dict[str, QAItem]) -> str:
+    """What the scripted LLM says to ``prompt``: the source unit holding an answer phrase, cited, or "not covered"."""
+    found = _QUESTION_RE.search(prompt)
+    item = qa.get(" ".join(found.group(1).split())) if found else None
+    lang = item.lang if item is not None and item.lang in NOT_COVERED else "en"
+    if item is None or not item.answerable:
+        return NOT_COVERED[lang]
+    head = prompt[: found.start()]
+    marks = list(_SOURCE_RE.finditer(head))
+    for mark, after in zip(marks, [*marks[1:], None]):
+        text = head[mark.end() : after.start() if after else len(head)]
+        for unit in units(text):
+            if has_phrase(unit.text, item.answer_phrases):
+                body = f"```\n{unit.text}\n```\n" if unit.kind == "code" else unit.text.rstrip(".") + " "
+                return f"{body}[Source {mark.group(1)}]."
+    return NOT_COVERED[lang]
 
 
-def pct(values: list[float], q: float) -> float | None:
-    values = sorted(values)
-    if not values:
-        return None
-    return round(values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))], 1)
+def start_oracle(model: str, qa: list[QAItem]):
+    """A scripted server whose ``model`` answers with ``oracle_answer`` (started; call ``.stop()``)."""
+    from scripted_server import Script, ScriptedServer, chunked
+
+    by_question = {" ".join(item.question.split()): item for item in qa}
+
+    class Oracle(ScriptedServer):
+        async def _complete(self, request):  # noqa: ANN001, ANN202 - Starlette's request and response
+            body = await request.json()
+            if body.get("model") == model:
+                prompt = "\n".join(m.get("content", "") for m in body.get("messages", []))
+                answer = oracle_answer(prompt, by_question)
+                script = Script(chunked(answer, 24), prompt_tokens=count_tokens([prompt])[0], completion_tokens=count_tokens([answer])[0])
+                self.scripts[model].appendleft(script)
+            return await super()._complete(request)
+
+    return Oracle([model]).start()
 
 
 async def run(args: argparse.Namespace) -> dict:
-    settings = load_settings()
-    qa = [json.loads(line) for line in open(args.qa, encoding="utf-8") if line.strip()][: args.limit or None]
-    tiers = Tiers() if args.tier == "extractive" else await open_tiers(settings)
-    for status in tiers.statuses:
-        print(status.line(), file=sys.stderr)
-    indexes = {}
-    rows = []
+    qa = load_qa(args.qa)
+    overrides: dict[str, object] = {}
+    server = None
+    if args.scripted_llm:
+        settings = load_settings()
+        server = start_oracle(settings.llm_model, qa)
+        overrides["llm_base_url"] = server.base_url
+    settings = load_settings(**overrides)
     try:
-        for n, q in enumerate(qa, 1):
-            lang = q["lang"]
-            if lang not in indexes:
-                docs = args.docs_root / lang if (args.docs_root / lang).is_dir() else args.docs_root
-                indexes[lang], _ = open_index(docs, settings.cache_dir, settings.index_config())
-            assistant = Assistant(indexes[lang], assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note)
-            done = None
-            async for event in assistant.ask(q["question"]):
-                if isinstance(event, Done):
-                    done = event
-            assert done is not None
-            answer = norm(done.answer)
-            slm = next((t for t in done.metrics.tiers if t.tier == "slm"), None)
-            row = {
-                "id": q["id"], "lang": lang, "answerable": bool(q["gold"]), "tier": done.tier, "reasons": done.reasons,
-                "grounded": any(norm(p) in answer for p in q["answer_phrases"]) if q["gold"] else None,
-                "refused": norm(NOT_COVERED.get(lang, NOT_COVERED["en"])) in answer or norm(NOT_COVERED["en"]) in answer,
-                "slm_grounded": any(norm(p) in norm(done.draft or (done.answer if done.tier == "slm" else "")) for p in q["answer_phrases"]) if q["gold"] else None,
-                "slm_ttft_ms": slm.ttft_ms if slm else None, "slm_total_ms": slm.total_ms if slm else None,
-                "total_ms": done.metrics.total_ms,
-            }
-            rows.append(row)
-            print(f"[{n}/{len(qa)}] {q['id']} {done.tier} grounded={row['grounded']} refused={row['refused']}", file=sys.stderr)
+        tiers = Tiers() if args.tier == "extractive" else None
+        return await run_eval(settings, qa, args.docs_root, answers=True, tiers=tiers)
     finally:
-        await tiers.aclose()
-    answerable = [r for r in rows if r["answerable"]]
-    unanswerable = [r for r in rows if not r["answerable"]]
-    per_tier = {}
-    for tier in ("slm", "llm", "extractive"):
-        sub = [r for r in answerable if r["tier"] == tier]
-        per_tier[tier] = {"answered": len(sub), "grounded": sum(r["grounded"] for r in sub)}
-    return {
-        "questions": len(rows),
-        "answerable": len(answerable),
-        "grounded": sum(r["grounded"] for r in answerable),
-        "grounded_rate": round(sum(r["grounded"] for r in answerable) / max(len(answerable), 1), 3),
-        "per_tier": per_tier,
-        "slm_drafts_grounded": sum(bool(r["slm_grounded"]) for r in answerable),
-        "unanswerable": len(unanswerable),
-        "unanswerable_refused": sum(r["refused"] for r in unanswerable),
-        "answerable_refused": sum(r["refused"] for r in answerable),
-        "escalation_reasons": dict(Counter(reason for r in rows for reason in r["reasons"])),
-        "slm_ttft_p50_ms": pct([r["slm_ttft_ms"] for r in rows if r["slm_ttft_ms"] is not None], 50),
-        "slm_ttft_p95_ms": pct([r["slm_ttft_ms"] for r in rows if r["slm_ttft_ms"] is not None], 95),
-        "total_p50_ms": pct([r["total_ms"] for r in rows], 50),
-        "total_p95_ms": pct([r["total_ms"] for r in rows], 95),
-        "rows": rows if args.rows else None,
-    }
+        if server is not None:
+            server.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--qa", type=Path, default=SHARED / "eval" / "dev_qa.jsonl")
-    parser.add_argument("--docs-root", type=Path, default=SHARED / "corpora" / "edgeai-workshop")
-    parser.add_argument("--tier", choices=["auto", "extractive"], default="auto")
-    parser.add_argument("--limit", type=int, default=0)
-    parser.add_argument("--rows", action="store_true", help="include every question's row in the JSON")
+    parser.add_argument("--qa", type=Path, default=SHARED / "eval" / "dev_qa.jsonl", help="question set (JSON Lines)")
+    parser.add_argument("--docs-root", type=Path, default=SHARED / "corpora" / "edgeai-workshop", help="docs folder (with en/ and tr/)")
+    parser.add_argument("--tier", choices=["auto", "extractive"], default="auto", help="auto: the configured tiers; extractive: no model")
+    parser.add_argument("--scripted-llm", action="store_true", help="an LLM tier on a scripted server that quotes the answer (an upper bound)")
+    parser.add_argument("--out", type=Path, default=None, help="also write report.json and report.html here")
     args = parser.parse_args()
     started = time.perf_counter()
-    result = asyncio.run(run(args))
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    print(json.dumps(result, ensure_ascii=False))
+    report = asyncio.run(run(args))
+    print(markdown_summary(report))
+    print(f"\n{time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if args.out is not None:
+        for path in write_report(report, args.out):
+            print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 The I/O side of ``rag.evaluation``: it opens one index per language folder,
 runs ``search`` and ``Assistant.ask`` (temperature 0), asks the judge, and
-collects the rows that ``rag.evaluation`` turns into metrics.
+collects the rows that ``rag.evaluation`` turns into metrics: each answer is
+*correct* (an answer phrase, or the judge's factuality >= 4), *supported* (its
+words are in the passages, ``RAG_MIN_SUPPORT``) and *refused* or not, apart.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rag.escalation import support
-from rag.evaluation import AnswerRow, QAItem, RetrievalRow, answer_metrics, best_threshold, has_phrase, retrieval_metrics
+from rag.evaluation import AnswerRow, QAItem, RetrievalRow, answer_metrics, best_threshold, has_phrase, is_correct, retrieval_metrics
 from rag.index import Index, open_index
 from rag.judge import judge_answer
 from rag.pipeline import Assistant, Done
@@ -23,8 +25,6 @@ from rag.settings import Settings
 from rag.tiers import Tiers, assistant_config, open_tiers
 
 __all__ = ["docs_for", "run_eval"]
-
-STRONG_SUPPORT = 0.9  # "strong lexical support from the cited sources"
 
 
 def docs_for(root: Path, lang: str) -> Path:
@@ -50,7 +50,10 @@ async def run_eval(
     judge: bool = False,
     calibrate: bool = False,
     progress: Callable[[int, int, str], None] = _progress,
+    tiers: Tiers | None = None,
 ) -> dict[str, object]:
+    """The report of one run (see ``rag.report``). ``tiers``: the answering tiers to use (and close);
+    None opens them from ``settings``."""
     started = time.perf_counter()
     indexes: dict[Path, Index] = {}
 
@@ -76,7 +79,7 @@ async def run_eval(
     answer_rows: list[AnswerRow] = []
     drafts: list[tuple[float, bool]] = []
     if answers:
-        tiers: Tiers = await open_tiers(settings)
+        tiers = tiers if tiers is not None else await open_tiers(settings)
         try:
             notes.extend(s.line() for s in tiers.statuses)
             judge_client = tiers.llm if judge else None
@@ -94,16 +97,17 @@ async def run_eval(
                 refused = is_refusal(done.answer) or NOT_COVERED[lang].lower() in done.answer.lower()
                 score = support(done.answer, [h.text for h in done.hits], index.analyzer, lang).score if done.answer.strip() else 0.0
                 phrase = item.answerable and has_phrase(done.answer, item.answer_phrases)
-                grounded = item.answerable and not refused and (phrase or score >= STRONG_SUPPORT)
+                supported = not refused and bool(done.answer.strip()) and score >= settings.min_support
                 if done.draft is not None or done.tier == "slm":
                     slm_text = done.draft if done.draft is not None else done.answer
                     if item.answerable and slm_text.strip():
                         drafts.append((support(slm_text, [h.text for h in done.hits], index.analyzer, lang).score, has_phrase(slm_text, item.answer_phrases)))
                 scores = await judge_answer(judge_client, item.question, done.hits, done.answer) if judge_client else None
                 answer_rows.append(AnswerRow(
-                    item.id, item.lang, item.answerable, done.tier, done.answer, grounded, refused, done.escalated,
+                    item.id, item.lang, item.answerable, done.tier, done.answer,
+                    is_correct(item.answerable, refused, phrase, scores), supported, refused, done.escalated,
                     done.reasons, [t.to_json() for t in done.metrics.tiers], done.metrics.cost,
-                    done.metrics.llm_only_cost(), scores, round(score, 3), phrase,
+                    done.metrics.llm_only_cost(), scores, round(score, 3), phrase, done.draft,
                 ))
                 progress(n, len(qa), "answers  ")
         finally:
@@ -121,9 +125,9 @@ async def run_eval(
         if drafts and any(g for _, g in drafts) and not all(g for _, g in drafts):
             cut = best_threshold(drafts)
             calibration["RAG_MIN_SUPPORT"] = {"value": cut.value, "balanced_accuracy": cut.accuracy,
-                                              "grounded_kept": cut.positives_kept, "ungrounded_escalated": cut.negatives_rejected}
+                                              "correct_kept": cut.positives_kept, "wrong_escalated": cut.negatives_rejected}
         elif answers:
-            notes.append("RAG_MIN_SUPPORT not calibrated: the SLM drafts were all grounded or all ungrounded")
+            notes.append("RAG_MIN_SUPPORT not calibrated: the SLM drafts were all correct or all wrong")
         report["calibration"] = calibration
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report

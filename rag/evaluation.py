@@ -6,9 +6,20 @@ pipeline to produce them, ``rag.report`` writes them out.
 Definitions (the dev set's README): for a question with gold files,
 ``evidence@k`` is 1 when any of the top-k passages contains any answer phrase
 (case- and whitespace-insensitive), ``file_hit@k`` when any of them comes from a
-gold file; ``mrr`` is the mean of 1/rank of the first passage with evidence
-(0 when none in the retrieved list). Unanswerable questions (no gold files)
-only count in the answer metrics: a correct refusal, or a wrong answer.
+gold file (the same path relative to the docs folder, exactly: ``embeddings.md``
+is not ``understand-embeddings.md``); ``mrr`` is the mean of 1/rank of the first
+passage with evidence (0 when none in the retrieved list).
+
+Answers, three separate questions:
+
+- **correct** (the headline): an answerable question whose answer holds an
+  answer phrase, or, when a judge scored it, got factuality >= 4; a refusal is
+  never correct. Quoting the sources is not enough: a quote of the wrong
+  passage is supported and wrong.
+- **supported** by the sources: the answer's content words are in the passages
+  it was given (lexical support >= ``RAG_MIN_SUPPORT``), refusals aside.
+- **refused**: unanswerable questions refused or answered anyway; answerable
+  questions refused (a wrong refusal).
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ __all__ = [
     "answer_metrics",
     "best_threshold",
     "has_phrase",
+    "is_correct",
     "load_qa",
     "norm",
     "percentile",
@@ -94,7 +106,9 @@ class RetrievalRow:
     gold: list[str]
 
     def file_hit(self, k: int) -> bool:
-        return any(any(s.endswith(g) for g in self.gold) for s in self.sources[:k])  # as ../shared/tools/retrieval_score.py
+        """A top-``k`` passage comes from a gold file: the same relative path, exactly (not ``endswith``)."""
+        gold = {_path(g) for g in self.gold}
+        return any(_path(s) in gold for s in self.sources[:k])
 
     def evidence_at(self, k: int) -> bool:
         return any(self.evidence[:k])
@@ -105,6 +119,14 @@ class RetrievalRow:
             if ok:
                 return 1.0 / rank
         return 0.0
+
+
+def _path(path: str) -> str:
+    """A relative path as one spelling: forward slashes, no leading ``./``."""
+    path = path.replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path
 
 
 def _retrieval_block(rows: Sequence[RetrievalRow]) -> dict[str, float | int]:
@@ -133,6 +155,9 @@ def retrieval_metrics(rows: Sequence[RetrievalRow]) -> dict[str, object]:
     }
 
 
+CORRECT_FACTUALITY = 4  # the judge's factuality (1-5) that counts an answer as correct
+
+
 @dataclass
 class AnswerRow:
     id: str
@@ -140,7 +165,8 @@ class AnswerRow:
     answerable: bool
     tier: str
     answer: str
-    grounded: bool  # answerable: holds an answer phrase, or strong lexical support from the sources
+    correct: bool  # answerable, not refused, and an answer phrase (or the judge's factuality >= 4)
+    supported: bool  # not refused, and lexical support from the sources >= the threshold
     refused: bool  # says the documents don't cover it
     escalated: bool
     reasons: list[str]
@@ -149,7 +175,15 @@ class AnswerRow:
     llm_only_cost: float
     judge: dict[str, object] | None = None
     support: float = 0.0
-    phrase: bool = False  # holds an answer phrase (stricter than grounded: quoting is always "supported")
+    phrase: bool = False  # holds an answer phrase
+    draft: str | None = None  # the escalated SLM's answer, kept as the draft
+
+
+def is_correct(answerable: bool, refused: bool, phrase: bool, judge: dict[str, object] | None = None) -> bool:
+    """The headline: an answer phrase, or the judge's factuality >= 4 when it scored the answer; never a refusal."""
+    if not answerable or refused:
+        return False
+    return phrase or (judge is not None and float(judge.get("factuality", 0)) >= CORRECT_FACTUALITY)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -161,18 +195,31 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return round(float(vals[index]), 1)
 
 
-def answer_metrics(rows: Sequence[AnswerRow]) -> dict[str, object]:
+def _share(n: int, of: int) -> dict[str, object]:
+    return {"n": n, "of": of, "rate": round(n / of, 3) if of else None}
+
+
+def _answer_block(rows: Sequence[AnswerRow]) -> dict[str, object]:
+    """correct, supported (over answerable questions) and refused, for a set of rows."""
     answerable = [r for r in rows if r.answerable]
     unanswerable = [r for r in rows if not r.answerable]
-    per_tier: dict[str, dict[str, object]] = {}
-    for tier in ("slm", "llm", "extractive"):
-        sub = [r for r in answerable if r.tier == tier]
-        per_tier[tier] = {
-            "answered": len(sub),
-            "grounded": sum(r.grounded for r in sub),
-            "with_answer_phrase": sum(r.phrase for r in sub),
-            "grounded_rate": round(sum(r.grounded for r in sub) / len(sub), 3) if sub else None,
-        }
+    refused_unanswerable = sum(r.refused for r in unanswerable)
+    return {
+        "answered": len(rows),
+        "correct": _share(sum(r.correct for r in answerable), len(answerable)),
+        "supported": _share(sum(r.supported for r in answerable), len(answerable)),
+        "refused": {
+            "unanswerable": {"of": len(unanswerable), "refused": refused_unanswerable, "answered_anyway": len(unanswerable) - refused_unanswerable},
+            "answerable": sum(r.refused for r in answerable),  # wrong refusals
+        },
+    }
+
+
+def answer_metrics(rows: Sequence[AnswerRow]) -> dict[str, object]:
+    """Answers: correct, supported and refused overall and per answering tier, then escalation, latency, tokens, cost, rubric."""
+    answerable = [r for r in rows if r.answerable]
+    unanswerable = [r for r in rows if not r.answerable]
+    per_tier = {tier: _answer_block([r for r in rows if r.tier == tier]) for tier in ("slm", "llm", "extractive")}
     latency: dict[str, dict[str, float | None]] = {}
     for tier in ("slm", "llm", "extractive"):
         metrics = [t for r in rows for t in r.tiers if t.get("tier") == tier]
@@ -197,17 +244,17 @@ def answer_metrics(rows: Sequence[AnswerRow]) -> dict[str, object]:
             for key in ("coherence", "factuality", "brevity")
         }
         rubric["n"] = len(judged)
+    overall = _answer_block(rows)
     return {
         "questions": len(rows),
         "answerable": len(answerable),
-        "grounded": sum(r.grounded for r in answerable),
-        "grounded_rate": round(sum(r.grounded for r in answerable) / len(answerable), 3) if answerable else None,
-        "with_answer_phrase": sum(r.phrase for r in answerable),
-        "per_tier": per_tier,
         "unanswerable": len(unanswerable),
-        "correct_refusals": sum(r.refused for r in unanswerable),
-        "wrong_answers_on_unanswerable": sum(not r.refused for r in unanswerable),
-        "refusals_on_answerable": sum(r.refused for r in answerable),
+        "correct": overall["correct"],
+        "supported": overall["supported"],
+        "refused": overall["refused"],
+        "with_answer_phrase": sum(r.phrase for r in answerable),
+        "judged": sum(r.judge is not None for r in rows),
+        "per_tier": per_tier,
         "escalation_rate": round(sum(r.escalated for r in rows) / len(rows), 3) if rows else 0.0,
         "escalation_reasons": reasons,
         "latency_ms": latency,

@@ -27,6 +27,7 @@ from rag.evaluation import (
     answer_metrics,
     best_threshold,
     has_phrase,
+    is_correct,
     load_qa,
     percentile,
     retrieval_metrics,
@@ -47,6 +48,8 @@ F, T = False, True
 def retrieval_rows() -> list[RetrievalRow]:
     """Four answerable questions (two languages, two kinds) and one unanswerable one.
 
+    Sources and gold files are paths relative to the docs folder of the question's language.
+
     ====  ====  =====  ===================  ====================  =========
     id    lang  kind   first evidence rank  first gold-file rank  in top 5?
     ====  ====  =====  ===================  ====================  =========
@@ -57,12 +60,12 @@ def retrieval_rows() -> list[RetrievalRow]:
     ====  ====  =====  ===================  ====================  =========
     """
     return [
-        RetrievalRow("q1", "en", "fact", ["en/a.md", "en/x.md", "en/y.md", "en/z.md", "en/w.md"], [T, F, F, F, F], ["a.md"]),
-        RetrievalRow("q2", "en", "howto", ["en/b.md", "en/x.md", "en/y.md", "en/z.md", "en/w.md"], [F, T, F, F, F], ["b.md"]),
-        RetrievalRow("q3", "tr", "fact", ["tr/x.md", "tr/y.md", "tr/z.md", "tr/w.md", "tr/c.md", "tr/v.md"], [F, F, F, F, F, F], ["c.md"]),
-        RetrievalRow("q4", "tr", "howto", ["tr/x.md", "tr/y.md", "tr/z.md", "tr/w.md", "tr/d.md"], [F, F, F, T, F], ["d.md"]),
+        RetrievalRow("q1", "en", "fact", ["a.md", "x.md", "y.md", "z.md", "w.md"], [T, F, F, F, F], ["a.md"]),
+        RetrievalRow("q2", "en", "howto", ["docs/b.md", "x.md", "y.md", "z.md", "w.md"], [F, T, F, F, F], ["docs/b.md"]),
+        RetrievalRow("q3", "tr", "fact", ["x.md", "y.md", "z.md", "w.md", "c.md", "v.md"], [F, F, F, F, F, F], ["c.md"]),
+        RetrievalRow("q4", "tr", "howto", ["x.md", "y.md", "z.md", "w.md", "d.md"], [F, F, F, T, F], ["d.md"]),
         # unanswerable (no gold): ignored by retrieval_metrics, although it "hits" at rank 1
-        RetrievalRow("u1", "de", "unanswerable", ["en/a.md"], [T], []),
+        RetrievalRow("u1", "de", "unanswerable", ["a.md"], [T], []),
     ]
 
 
@@ -101,7 +104,7 @@ def test_retrieval_failures_list_the_questions_without_evidence_in_the_top_5() -
     failures = retrieval_metrics(retrieval_rows())["failures"]
     assert failures == [{
         "id": "q3", "lang": "tr", "gold": ["c.md"],
-        "retrieved": ["tr/x.md", "tr/y.md", "tr/z.md", "tr/w.md", "tr/c.md"],  # the top 5 only
+        "retrieved": ["x.md", "y.md", "z.md", "w.md", "c.md"],  # the top 5 only
     }]
 
 
@@ -120,6 +123,22 @@ def test_retrieval_metrics_of_only_unanswerable_rows_are_zero() -> None:
     assert m["by_lang"] == {} and m["by_kind"] == {} and m["failures"] == []
 
 
+def test_file_hit_is_an_exact_path_match_not_endswith() -> None:
+    """Gold paths are relative to the docs folder: ``embeddings.md`` is not ``understand-embeddings.md``,
+    nor ``en/embeddings.md``; the same path spelled with ``./`` or backslashes is the same file."""
+    def hit(source: str, gold: str) -> bool:
+        return RetrievalRow("q", "en", "fact", [source], [F], [gold]).file_hit(1)
+
+    assert not hit("understand-embeddings.md", "embeddings.md")
+    assert not hit("docs/understand-embeddings.md", "embeddings.md")
+    assert not hit("en/embeddings.md", "embeddings.md")
+    assert not hit("embeddings.md", "docs/embeddings.md")
+    assert hit("embeddings.md", "embeddings.md")
+    assert hit("Module01/intro.md", "Module01/intro.md")
+    assert hit("./Module01/intro.md", "Module01/intro.md")
+    assert hit("Module01\\intro.md", "Module01/intro.md")
+
+
 def test_has_phrase_ignores_case_and_whitespace() -> None:
     assert has_phrase("It listens on\n  PORT   5273 by default.", ["port 5273"])
     assert not has_phrase("It listens on port 5274.", ["port 5273"])
@@ -134,6 +153,13 @@ def tier(name: str, ttft: float | None, generation: float | None, total: float, 
             "prompt_tokens": prompt, "completion_tokens": completion}
 
 
+def row(id: str, lang: str, answerable: bool, tier_: str, answer: str, supported: bool, refused: bool, escalated: bool,
+        reasons: list[str], tiers: list[dict[str, object]], cost: float, llm_only: float, judge=None, phrase: bool = False) -> AnswerRow:
+    """An ``AnswerRow`` whose ``correct`` is decided as ``run_eval`` decides it (``is_correct``)."""
+    return AnswerRow(id, lang, answerable, tier_, answer, is_correct(answerable, refused, phrase, judge), supported, refused,
+                     escalated, reasons, tiers, cost, llm_only, judge, phrase=phrase)
+
+
 def answer_rows() -> list[AnswerRow]:
     """Four answerable and two unanswerable questions.
 
@@ -142,41 +168,57 @@ def answer_rows() -> list[AnswerRow]:
     judge_a = {"coherence": 4, "factuality": 5, "brevity": 3, "reason": "ok"}
     judge_b = {"coherence": 2, "factuality": 4, "brevity": 5, "reason": "meh"}
     return [
-        # a1: the SLM answered and is grounded
-        AnswerRow("a1", "en", True, "slm", "5273 [Source 1]", True, False, False, [],
-                  [tier("slm", 50, 500, 550, 100, 10)], 0.001, 0.01, judge_a, phrase=True),
-        # a2: escalated (short), the LLM answered, grounded by lexical support (no answer phrase)
-        AnswerRow("a2", "en", True, "llm", "...", True, False, True, ["short"],
-                  [tier("slm", 10, 100, 110, 100, 5), tier("llm", 200, 800, 1000, 300, 40)], 0.004, 0.02, judge_b),
-        # a3: escalated (short, ungrounded), quoted extractively, refused although answerable
-        AnswerRow("a3", "tr", True, "extractive", NOT_COVERED["tr"], False, True, True, ["short", "ungrounded"],
-                  [tier("slm", 40, 300, 340, 90, 7), tier("extractive", 3.0, None, 1.0, 0, 12)], 0.0005, 0.015),
-        # a4: the SLM answered, not grounded
-        AnswerRow("a4", "tr", True, "slm", "made up", False, False, False, [],
-                  [tier("slm", 20, 200, 220, 80, 3)], 0.0003, 0.012),
+        # a1: the SLM answered with an answer phrase: correct, supported
+        row("a1", "en", True, "slm", "5273 [Source 1]", True, False, False, [],
+            [tier("slm", 50, 500, 550, 100, 10)], 0.001, 0.01, judge_a, phrase=True),
+        # a2: escalated (short), the LLM answered without an answer phrase, but the judge gave factuality 4: correct
+        row("a2", "en", True, "llm", "...", True, False, True, ["short"],
+            [tier("slm", 10, 100, 110, 100, 5), tier("llm", 200, 800, 1000, 300, 40)], 0.004, 0.02, judge_b),
+        # a3: escalated (short, ungrounded), the extractive tier refused although answerable
+        row("a3", "tr", True, "extractive", NOT_COVERED["tr"], False, True, True, ["short", "ungrounded"],
+            [tier("slm", 40, 300, 340, 90, 7), tier("extractive", 3.0, None, 1.0, 0, 12)], 0.0005, 0.015),
+        # a4: the SLM answered, supported by the sources (a quote of the wrong passage) but wrong
+        row("a4", "tr", True, "slm", "made up", True, False, False, [],
+            [tier("slm", 20, 200, 220, 80, 3)], 0.0003, 0.012),
         # a5: unanswerable, correctly refused by the extractive tier
-        AnswerRow("a5", "en", False, "extractive", NOT_COVERED["en"], False, True, True, ["low_confidence"],
-                  [tier("extractive", 1.0, None, 3.0, 0, 6)], 0.0, 0.01),
-        # a6: unanswerable, the SLM answered anyway (its grounded and phrase flags must not count)
-        AnswerRow("a6", "en", False, "slm", "invented", True, False, False, [],
-                  [tier("slm", 30, 400, 430, 70, 4)], 0.0002, 0.008, phrase=True),
+        row("a5", "en", False, "extractive", NOT_COVERED["en"], False, True, True, ["low_confidence"],
+            [tier("extractive", 1.0, None, 3.0, 0, 6)], 0.0, 0.01),
+        # a6: unanswerable, the SLM answered anyway (its supported and phrase flags must not count)
+        row("a6", "en", False, "slm", "invented", True, False, False, [],
+            [tier("slm", 30, 400, 430, 70, 4)], 0.0002, 0.008, phrase=True),
     ]
 
 
-def test_answer_metrics_grounded_refusals_and_escalation() -> None:
+def test_is_correct_is_an_answer_phrase_or_a_factual_judgement_never_a_refusal() -> None:
+    assert is_correct(True, False, True)
+    assert not is_correct(True, False, False)  # supported or not, no answer phrase and no judge: not correct
+    assert is_correct(True, False, False, {"factuality": 4})
+    assert not is_correct(True, False, False, {"factuality": 3})
+    assert not is_correct(True, True, True, {"factuality": 5})  # a refusal never is
+    assert not is_correct(False, False, True, {"factuality": 5})  # nor an answer to an unanswerable question
+
+
+def test_answer_metrics_correct_supported_and_refused_overall_and_per_tier() -> None:
     m = answer_metrics(answer_rows())
     assert (m["questions"], m["answerable"], m["unanswerable"]) == (6, 4, 2)
-    assert m["grounded"] == 2  # a1, a2 (a6 is unanswerable)
-    assert m["grounded_rate"] == 0.5
-    assert m["with_answer_phrase"] == 1  # a1
+    assert m["correct"] == {"n": 2, "of": 4, "rate": 0.5}  # a1 (phrase), a2 (judge); a6 is unanswerable
+    assert m["supported"] == {"n": 3, "of": 4, "rate": 0.75}  # a1, a2, a4: supported is not correct
+    assert m["refused"] == {"unanswerable": {"of": 2, "refused": 1, "answered_anyway": 1}, "answerable": 1}  # a5 / a6; a3
+    assert m["with_answer_phrase"] == 1 and m["judged"] == 2
     assert m["per_tier"] == {
-        "slm": {"answered": 2, "grounded": 1, "with_answer_phrase": 1, "grounded_rate": 0.5},  # a1, a4
-        "llm": {"answered": 1, "grounded": 1, "with_answer_phrase": 0, "grounded_rate": 1.0},  # a2
-        "extractive": {"answered": 1, "grounded": 0, "with_answer_phrase": 0, "grounded_rate": 0.0},  # a3 (a5 is unanswerable)
+        "slm": {  # a1, a4 answerable; a6 unanswerable, answered anyway
+            "answered": 3, "correct": {"n": 1, "of": 2, "rate": 0.5}, "supported": {"n": 2, "of": 2, "rate": 1.0},
+            "refused": {"unanswerable": {"of": 1, "refused": 0, "answered_anyway": 1}, "answerable": 0},
+        },
+        "llm": {
+            "answered": 1, "correct": {"n": 1, "of": 1, "rate": 1.0}, "supported": {"n": 1, "of": 1, "rate": 1.0},
+            "refused": {"unanswerable": {"of": 0, "refused": 0, "answered_anyway": 0}, "answerable": 0},
+        },
+        "extractive": {  # a3 refused wrongly, a5 refused rightly
+            "answered": 2, "correct": {"n": 0, "of": 1, "rate": 0.0}, "supported": {"n": 0, "of": 1, "rate": 0.0},
+            "refused": {"unanswerable": {"of": 1, "refused": 1, "answered_anyway": 0}, "answerable": 1},
+        },
     }
-    assert m["correct_refusals"] == 1  # a5
-    assert m["wrong_answers_on_unanswerable"] == 1  # a6
-    assert m["refusals_on_answerable"] == 1  # a3
     assert m["escalation_rate"] == 0.5  # a2, a3, a5 of six
     assert m["escalation_reasons"] == {"short": 2, "ungrounded": 1, "low_confidence": 1}
 
@@ -210,8 +252,8 @@ def test_answer_metrics_tokens_cost_and_rubric() -> None:
 
 def test_answer_metrics_without_rows_or_judge() -> None:
     empty = answer_metrics([])
-    assert empty["grounded_rate"] is None and empty["escalation_rate"] == 0.0 and empty["latency_ms"] == {}
-    assert empty["per_tier"]["slm"] == {"answered": 0, "grounded": 0, "with_answer_phrase": 0, "grounded_rate": None}
+    assert empty["correct"] == {"n": 0, "of": 0, "rate": None} and empty["escalation_rate"] == 0.0 and empty["latency_ms"] == {}
+    assert empty["per_tier"]["slm"]["correct"] == {"n": 0, "of": 0, "rate": None} and empty["per_tier"]["slm"]["answered"] == 0
     unjudged = answer_metrics([r for r in answer_rows() if r.judge is None])
     assert unjudged["rubric"] is None
     assert unjudged["latency_ms"].keys() == {"slm", "extractive"}  # no row used the LLM tier
@@ -476,18 +518,22 @@ async def test_run_eval_answers_with_judge_and_calibration(monkeypatch: pytest.M
 
     a = report["answers"]
     assert (a["questions"], a["answerable"], a["unanswerable"]) == (6, 5, 1)
-    assert a["grounded"] == 3 and a["grounded_rate"] == 0.6
-    assert a["per_tier"]["slm"] == {"answered": 5, "grounded": 3, "with_answer_phrase": 3, "grounded_rate": 0.6}
+    # the judge gave every answer factuality 5: correct is every answerable one that is not a refusal (en-2 too)
+    assert a["correct"] == {"n": 4, "of": 5, "rate": 0.8} and a["judged"] == 6
+    assert a["supported"] == {"n": 3, "of": 5, "rate": 0.6}  # en-2 is invented, tr-2 a refusal
+    assert a["refused"] == {"unanswerable": {"of": 1, "refused": 0, "answered_anyway": 1}, "answerable": 1}
+    assert a["per_tier"]["slm"]["answered"] == 6 and a["per_tier"]["slm"]["correct"] == a["correct"]
     assert a["with_answer_phrase"] == 3
     assert a["per_tier"]["llm"]["answered"] == 0 and a["per_tier"]["extractive"]["answered"] == 0
-    assert (a["correct_refusals"], a["wrong_answers_on_unanswerable"], a["refusals_on_answerable"]) == (0, 1, 1)
     assert a["escalation_rate"] == 0.0 and a["escalation_reasons"] == {}
     assert a["rubric"] == {"coherence": 4.0, "factuality": 5.0, "brevity": 3.0, "n": 6}
     assert a["prompt_tokens"] == 6 * 42  # the scripted server's usage; judge calls are not answer tokens
     assert set(a["latency_ms"]) == {"slm"}
 
     rows = rows_by_id(report)
-    assert {i: r["grounded"] for i, r in rows.items()} == {"en-1": True, "en-2": False, "en-3": True, "tr-1": True, "tr-2": False, "un-1": False}
+    assert {i: r["correct"] for i, r in rows.items()} == {"en-1": True, "en-2": True, "en-3": True, "tr-1": True, "tr-2": False, "un-1": False}
+    assert {i: r["supported"] for i, r in rows.items()} == {"en-1": True, "en-2": False, "en-3": True, "tr-1": True, "tr-2": False, "un-1": False}
+    assert {i: r["phrase"] for i, r in rows.items()} == {"en-1": True, "en-2": False, "en-3": True, "tr-1": True, "tr-2": False, "un-1": False}
     assert rows["tr-2"]["refused"] and not rows["un-1"]["refused"]
     assert all(r["tier"] == "slm" and r["answer"] == slm_answers[i] for i, r in rows.items())
     assert all(r["judge"] == {"coherence": 4, "factuality": 5, "brevity": 3, "reason": "ok"} for r in rows.values())
@@ -500,8 +546,8 @@ async def test_run_eval_answers_with_judge_and_calibration(monkeypatch: pytest.M
 
     cal = report["calibration"]
     assert cal["RAG_MIN_COVERAGE"]["balanced_accuracy"] == 1.0
-    sup = cal["RAG_MIN_SUPPORT"]  # the drafts were mixed: grounded en-1, en-3, tr-1; ungrounded en-2, tr-2
-    assert sup["balanced_accuracy"] == 1.0 and (sup["grounded_kept"], sup["ungrounded_escalated"]) == (3, 2)
+    sup = cal["RAG_MIN_SUPPORT"]  # the drafts were mixed: with an answer phrase en-1, en-3, tr-1; without en-2, tr-2
+    assert sup["balanced_accuracy"] == 1.0 and (sup["correct_kept"], sup["wrong_escalated"]) == (3, 2)
     assert progress.calls[-1] == (6, 6, "answers")
     assert [c for c in progress.calls if c[2] == "answers"] == [(n, 6, "answers") for n in range(1, 7)]
     assert f"SLM: {SLM} at {scripted.base_url} (configured)" in report["notes"]
@@ -510,41 +556,47 @@ async def test_run_eval_answers_with_judge_and_calibration(monkeypatch: pytest.M
 
 @pytest.mark.asyncio
 async def test_run_eval_answers_escalate_to_the_llm_and_the_extractive_tier(monkeypatch: pytest.MonkeyPatch, scripted: ScriptedServer, eval_docs: Path) -> None:
-    """Automatic escalation (no length rule): requests go SLM, then the LLM where the policy fires, in question order."""
-    scripted.enqueue(SLM, Script([SUPPORTED_EN_1]))  # stands: supported by the sources, without the answer phrase
-    scripted.enqueue(SLM, Script([INVENTED]))  # ungrounded ->
+    """Automatic escalation with the shipped policy: requests go SLM, then the LLM where the policy fires, in question order."""
+    scripted.enqueue(SLM, Script([SUPPORTED_EN_1]))  # stands: supported and cited, but without the answer phrase
+    scripted.enqueue(SLM, Script([INVENTED]))  # uncited, a name no source has, ungrounded ->
     scripted.enqueue(LLM, Script([GROUNDED["en-2"]]))  # the LLM answers
-    scripted.enqueue(SLM, Script([INVENTED]))  # ungrounded ->
+    scripted.enqueue(SLM, Script([INVENTED]))  # the same ->
     scripted.enqueue(LLM, Script([INVENTED]))  # the LLM's answer is ungrounded too -> extractive
     scripted.enqueue(SLM, Script([GROUNDED["tr-1"]]))  # stands
     scripted.enqueue(SLM, Script([NOT_COVERED["tr"]]))  # refusal although covered ->
     scripted.enqueue(LLM, Script([GROUNDED["tr-2"]]))  # the LLM answers
     scripted.enqueue(SLM, Script([NOT_COVERED["en"]]))  # low confidence ->
     scripted.enqueue(LLM, Script([NOT_COVERED["en"]]))  # the LLM refuses too: correct
-    settings = settings_for(monkeypatch, scripted, RAG_SHORT_ANSWER_CHARS="0")
+    settings = settings_for(monkeypatch, scripted)
     report = await run_eval(settings, QA, eval_docs, answers=True, progress=Progress())
 
     rows = rows_by_id(report)
+    invented = ["uncited", "invented", "ungrounded"]
     assert {i: (r["tier"], r["escalated"], r["reasons"]) for i, r in rows.items()} == {
         "en-1": ("slm", False, []),
-        "en-2": ("llm", True, ["ungrounded"]),
-        "en-3": ("extractive", True, ["ungrounded"]),
+        "en-2": ("llm", True, invented),
+        "en-3": ("extractive", True, invented),
         "tr-1": ("slm", False, []),
         "tr-2": ("llm", True, ["refusal"]),
         "un-1": ("llm", True, ["low_confidence"]),
     }
     a = report["answers"]
+    nobody_refused = {"unanswerable": {"of": 0, "refused": 0, "answered_anyway": 0}, "answerable": 0}
     assert a["per_tier"] == {
-        "slm": {"answered": 2, "grounded": 2, "with_answer_phrase": 1, "grounded_rate": 1.0},  # en-1 is supported, no phrase
-        "llm": {"answered": 2, "grounded": 2, "with_answer_phrase": 2, "grounded_rate": 1.0},
-        "extractive": {"answered": 1, "grounded": 1, "with_answer_phrase": 1, "grounded_rate": 1.0},  # it quotes olive.md
+        # en-1 is supported by the sources and cited, but holds no answer phrase: supported, not correct
+        "slm": {"answered": 2, "correct": {"n": 1, "of": 2, "rate": 0.5}, "supported": {"n": 2, "of": 2, "rate": 1.0}, "refused": nobody_refused},
+        "llm": {"answered": 3, "correct": {"n": 2, "of": 2, "rate": 1.0}, "supported": {"n": 2, "of": 2, "rate": 1.0},
+                "refused": {"unanswerable": {"of": 1, "refused": 1, "answered_anyway": 0}, "answerable": 0}},
+        "extractive": {"answered": 1, "correct": {"n": 1, "of": 1, "rate": 1.0}, "supported": {"n": 1, "of": 1, "rate": 1.0}, "refused": nobody_refused},
     }
-    assert (a["grounded"], a["with_answer_phrase"]) == (5, 4)
-    assert (rows["en-1"]["grounded"], rows["en-1"]["phrase"]) == (True, False) and rows["en-1"]["support"] >= 0.9
-    assert "pruning and graph fusion" in rows["en-3"]["answer"]
-    assert (a["correct_refusals"], a["wrong_answers_on_unanswerable"], a["refusals_on_answerable"]) == (1, 0, 0)
+    assert a["correct"] == {"n": 4, "of": 5, "rate": 0.8} and a["supported"] == {"n": 5, "of": 5, "rate": 1.0}
+    assert a["with_answer_phrase"] == 4 and a["judged"] == 0
+    assert (rows["en-1"]["correct"], rows["en-1"]["supported"], rows["en-1"]["phrase"]) == (False, True, False) and rows["en-1"]["support"] >= 0.9
+    assert "pruning and graph fusion" in rows["en-3"]["answer"]  # it quotes olive.md
+    assert (rows["en-3"]["draft"], rows["en-1"]["draft"]) == (INVENTED, None)  # the escalated SLM answer is kept
+    assert a["refused"] == {"unanswerable": {"of": 1, "refused": 1, "answered_anyway": 0}, "answerable": 0}
     assert a["escalation_rate"] == pytest.approx(4 / 6, abs=1e-3)
-    assert a["escalation_reasons"] == {"ungrounded": 2, "refusal": 1, "low_confidence": 1}
+    assert a["escalation_reasons"] == {"uncited": 2, "invented": 2, "ungrounded": 2, "refusal": 1, "low_confidence": 1}
     assert set(a["latency_ms"]) == {"slm", "llm", "extractive"}
     assert a["rubric"] is None
     assert 0 < a["cost"] < a["llm_only_cost"] and a["saving"] == pytest.approx(a["llm_only_cost"] - a["cost"], abs=2e-6)
@@ -558,8 +610,8 @@ async def test_run_eval_judge_without_an_llm_tier_skips_the_rubric(monkeypatch: 
     qa = [QA[0], QA[3]]
     report = await run_eval(settings, qa, eval_docs, answers=True, judge=True, progress=Progress())
     a = report["answers"]
-    assert a["rubric"] is None
-    assert a["grounded"] == 2
+    assert a["rubric"] is None and a["judged"] == 0
+    assert a["correct"] == {"n": 2, "of": 2, "rate": 1.0}
     assert all(row["judge"] is None for row in report["answer_rows"])
     skipped = [n for n in report["notes"] if n.startswith("rubric skipped")]
     assert len(skipped) == 1 and "RAG_LLM_BASE_URL" in skipped[0]
@@ -606,17 +658,26 @@ def test_write_report_with_answers(tmp_path: Path) -> None:
     assert (json_path, html_path) == (tmp_path / "out" / "nested" / "report.json", tmp_path / "out" / "nested" / "report.html")
     data = json.loads(json_path.read_text(encoding="utf-8"))
     assert {"retrieval", "answers", "answer_rows", "calibration", "notes"} <= data.keys()
-    assert data["retrieval"]["overall"]["n"] == 4 and data["answers"]["grounded"] == 2
+    assert data["retrieval"]["overall"]["n"] == 4
+    # the issue's keys, overall and per tier
+    answers = data["answers"]
+    assert {"correct", "supported", "refused"} <= answers.keys()
+    assert all({"correct", "supported", "refused"} <= answers["per_tier"][t].keys() for t in ("slm", "llm", "extractive"))
+    assert answers["correct"] == {"n": 2, "of": 4, "rate": 0.5}
     assert data == json.loads(json.dumps(report))
     page = html_path.read_text(encoding="utf-8")
     assert page.startswith("<!doctype html><html") and page.endswith("</body></html>")
     inline_plotly_once(page)
-    # retrieval, latency, tokens, cost, escalation reasons
-    assert page.count('class="plotly-graph-div"') == 5
-    for title in ("Retrieval: evidence@k by language", "Latency per tier (ms)", "Tokens per tier", "Simulated cost (USD)", "Escalation reasons"):
-        assert title in page
+    # answers per tier, retrieval, latency, tokens, cost, escalation reasons
+    assert page.count('class="plotly-graph-div"') == 6
+    titles = ("Answers per answering tier: 2 of 4 correct", "Retrieval: evidence@k by language", "Latency per tier (ms)",
+              "Tokens per tier", "Simulated cost (USD)", "Escalation reasons")
+    assert all(title in page for title in titles)
+    assert [page.index(t) for t in titles] == sorted(page.index(t) for t in titles)  # the answers lead
     assert "/data/docs &lt;en &amp; tr&gt;" in page and "<en & tr>" not in page  # escaped
-    assert "## Retrieval" in page and "## Answers" in page
+    # the page leads with correct, before any other figure
+    lead = "<h2>Correct: 2/4 (50%) answerable questions · supported by the sources: 3/4 (75%) · unanswerable: 1/2 refused, 1 answered anyway</h2>"
+    assert lead in page and page.index(lead) < page.index("## Answers") < page.index("## Retrieval")
 
 
 def test_write_report_retrieval_only_has_one_figure(tmp_path: Path) -> None:
@@ -632,16 +693,20 @@ def test_write_report_retrieval_only_has_one_figure(tmp_path: Path) -> None:
 def test_markdown_summary() -> None:
     text = markdown_summary(full_report())
     lines = text.splitlines()
-    assert lines[0] == "## Retrieval"
+    # the answers lead, and correct leads the answers
+    assert lines[:3] == ["## Answers", "", "**Correct: 2/4 (50%) answerable questions · supported by the sources: 3/4 (75%) · unanswerable: 1/2 refused, 1 answered anyway**"]
+    assert lines.index("## Answers") < lines.index("## Retrieval")
+    header = "| tier | answered | correct | supported | unanswerable refused | unanswerable answered anyway | answerable refused | TTFT p50/p95 ms | total p50/p95 ms |"
+    assert header in lines
+    assert "| all | 6 | 2/4 (50%) | 3/4 (75%) | 1/2 | 1 | 1 | — | — |" in lines
+    assert "| slm | 3 | 1/2 (50%) | 2/2 (100%) | 0/1 | 1 | 0 | 30.0/50.0 | 340.0/550.0 |" in lines
+    assert "| extractive | 2 | 0/1 (0%) | 0/1 (0%) | 1/1 | 0 | 1 | 1.0/3.0 | 1.0/3.0 |" in lines
+    assert any("judge's factuality >= 4 (2 judged)" in line for line in lines)
     assert "| scope | n | evidence@1 | evidence@3 | evidence@5 | file-hit@5 | MRR |" in lines
     assert "| overall | 4 | 0.25 | 0.5 | 0.75 | 1.0 | 0.438 |" in lines
     assert "| lang tr | 2 | 0.0 | 0.0 | 0.5 | 1.0 | 0.125 |" in lines
     assert "| kind howto | 2 | 0.0 | 0.5 | 1.0 | 1.0 | 0.375 |" in lines
     assert "Not found in the top 5 (1): q3" in lines
-    assert "## Answers" in lines
-    assert any(line.startswith("- grounded") and "2/4 answerable (0.5)" in line for line in lines)
-    assert "- unanswerable: 1/2 correct refusals, 1 wrong answers" in lines
-    assert any(line.startswith("| slm | 2 | 1 |") for line in lines)
     assert "Rubric (1–5, n=2): coherence 3.0, factuality 4.5, brevity 4.0" in lines
     assert "- `RAG_MIN_COVERAGE=0.45` (balanced accuracy 1.0)" in lines
     assert "> LLM: unavailable: a note" in lines
@@ -687,12 +752,13 @@ def test_cli_eval_judge_runs_the_answers(scripted: ScriptedServer, tmp_path: Pat
     env = clean_env(tmp_path, RAG_SLM_BASE_URL=scripted.base_url, RAG_LLM_BASE_URL=scripted.base_url, RAG_ESCALATE="never")
     proc = rag(["eval", "--qa", str(qa), "--docs", str(eval_docs), "--out", str(tmp_path / "out"), "--judge"], env, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "## Answers" in proc.stdout
-    assert "- unanswerable: 1/1 correct refusals, 0 wrong answers" in proc.stdout
+    assert proc.stdout.startswith("## Answers\n\n**Correct: 1/1 (100%) answerable questions")
+    assert "unanswerable: 1/1 refused, 0 answered anyway" in proc.stdout
     assert "Rubric (1–5, n=2): coherence 4.0, factuality 5.0, brevity 3.0" in proc.stdout
     assert [r["model"] for r in scripted.requests] == [SLM, LLM, SLM, LLM]
     data = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
-    assert data["answers"]["grounded"] == 1 and data["answers"]["rubric"]["n"] == 2
+    assert data["answers"]["correct"] == {"n": 1, "of": 1, "rate": 1.0} and data["answers"]["rubric"]["n"] == 2
+    assert data["answers"]["refused"]["unanswerable"] == {"of": 1, "refused": 1, "answered_anyway": 0}
 
 
 def test_cli_eval_missing_qa_file(tmp_path: Path, eval_docs: Path) -> None:
@@ -737,7 +803,7 @@ def test_report_html_renders_offline_in_chromium(tmp_path: Path) -> None:
             page.on("request", lambda r: requests.append(r.url))
             page.goto(html_path.as_uri())
             page.wait_for_selector(".js-plotly-plot .main-svg", timeout=20_000)
-            assert page.locator(".js-plotly-plot").count() == 5
+            assert page.locator(".js-plotly-plot").count() == 6
             assert page.evaluate("typeof window.Plotly") == "object"
             assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
             page.screenshot(path=str(shots / "eval-report.png"), full_page=True)
