@@ -7,18 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Copied from corpus/03-model-backends.md: grounded, and long enough (over the 600-character
-# short-answer threshold) for the SLM's answer to stand.
+# An answer the SLM could give to "What port does Ollama listen on?" that the policy lets stand:
+# every number, name and word of it is in the passage that question retrieves (corpus/03-model-backends.md,
+# "Ollama"), and it cites it. Streamed in several chunks, so a browser can see it grow.
 GROUNDED_OLLAMA = [
-    "Ollama listens on port 11434 [Source 1]. ",
-    "Set the SLM tier to it: export RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 and export RAG_SLM_MODEL=phi4-mini. ",
-    "The assistant talks to any server that speaks the OpenAI chat completions API. ",
-    "It has two tiers: the small language model (SLM) that answers first, and the large language model (LLM) "
-    "that takes over when escalation fires. ",
-    "Foundry Local assigns its port when its service starts (often 5272, 5273 or 51211). ",
-    "Start llama-server -m model.gguf --port 8080 and set RAG_SLM_BASE_URL=http://127.0.0.1:8080/v1 [Source 1]. ",
-    "When the LLM tier is not configured or not reachable, escalation is skipped with a note and the extractive "
-    "tier answers instead.",
+    "Ollama listens ",
+    "on port 11434 [Source 1]. ",
+    "Set the SLM tier to it: ",
+    "export RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 ",
+    "and export RAG_SLM_MODEL=phi4-mini ",
+    "[Source 1].",
 ]
 LLM_OLLAMA = (
     "Ollama listens on port 11434 [Source 1]. Set the SLM tier to it with "

@@ -34,14 +34,6 @@ import pytest_asyncio
 from scripted_server import Script, ScriptedServer, reasoning_script
 from helpers import FACT, GROUNDED_OLLAMA, LLM_OLLAMA
 
-# An SLM answer that stands under the escalation policy: every word and name from the Ollama passage the
-# question retrieves, cited. (helpers.GROUNDED_OLLAMA also quotes the page's introduction, which is not
-# retrieved for this question: its "OpenAI" and "API" are in no source, so it escalates as `invented`.)
-OLLAMA_ANSWER = [
-    "Ollama listens on port 11434 [Source 1]. ",
-    "Set the SLM tier to it: export RAG_SLM_BASE_URL=http://127.0.0.1:11434/v1 ",
-    "and export RAG_SLM_MODEL=phi4-mini [Source 1].",
-]
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
@@ -240,7 +232,7 @@ async def test_turkish_session_gets_a_turkish_welcome_and_starters(app, runtime_
 async def test_a_normal_turn_streams_cites_and_measures(app, runtime_env: ScriptedServer) -> None:
     sid = "normal"
     await start_chat(app, session_id=sid)
-    runtime_env.enqueue(SLM, Script(OLLAMA_ANSWER))
+    runtime_env.enqueue(SLM, Script(GROUNDED_OLLAMA))
     em = await ask(app, "What port does Ollama listen on?", sid)
 
     # the retrieval step: a tool step with the hits, emitted before any token
@@ -252,12 +244,12 @@ async def test_a_normal_turn_streams_cites_and_measures(app, runtime_env: Script
 
     # the answer was streamed token by token (the first in stream_start, the rest as tokens)
     assert len(calls(em, "stream_start")) == 1
-    assert len(calls(em, "send_token")) == len(OLLAMA_ANSWER) - 1
-    assert streamed(em) == "".join(OLLAMA_ANSWER)
+    assert len(calls(em, "send_token")) == len(GROUNDED_OLLAMA) - 1
+    assert streamed(em) == "".join(GROUNDED_OLLAMA)
 
     # one final message: the answer, the SLM badge, the sources and the metrics table
     (final,) = messages(em)
-    assert final.startswith("".join(OLLAMA_ANSWER))
+    assert final.startswith("".join(GROUNDED_OLLAMA))
     assert "🟢 SLM" in final and "sources: Source 1, Source 2" in final
     assert "| Tier | TTFT | Generation | Total | Tokens in / out | Tokens/s | Cost |" in final
     assert "| SLM |" in final and "| LLM |" not in final
@@ -486,10 +478,10 @@ async def test_a_failing_slm_without_llm_shows_the_error_and_quotes_the_document
 
     # the next question works: the SLM is back
     runtime_env.requests.clear()
-    runtime_env.enqueue(SLM, Script(OLLAMA_ANSWER))
+    runtime_env.enqueue(SLM, Script(GROUNDED_OLLAMA))
     em = await ask(app, "What port does Ollama listen on?", sid)
     (final,) = messages(em)
-    assert final.startswith("".join(OLLAMA_ANSWER)) and "🟢 SLM" in final
+    assert final.startswith("".join(GROUNDED_OLLAMA)) and "🟢 SLM" in final
     # the history carries the previous (extractive) turn into the prompt
     assert len(runtime_env.requests[0]["body"]["messages"]) == 4
 
@@ -682,15 +674,16 @@ async def test_the_escalation_control_decides_whether_the_llm_is_asked(app, runt
 async def test_the_mode_control_decides_whether_the_llm_sees_the_draft(app, runtime_env: ScriptedServer, mode: str, draft_sent: bool) -> None:
     await turn_with(app, runtime_env, {"escalate": "always", "mode": mode}, GROUNDED_OLLAMA, f"mode-{mode}")
     llm_prompt = next(r for r in runtime_env.requests if r["model"] == LLM)["body"]["messages"][-1]["content"]
-    assert (GROUNDED_OLLAMA[0].strip() in llm_prompt) is draft_sent
+    assert ("Draft answer:" in llm_prompt) is draft_sent
+    assert ("".join(GROUNDED_OLLAMA) in llm_prompt) is draft_sent
 
 
 @pytest.mark.asyncio
 async def test_the_short_answer_control_sets_the_threshold(app, runtime_env: ScriptedServer) -> None:
-    answer = "".join(OLLAMA_ANSWER)
-    await turn_with(app, runtime_env, {"short_chars": len(answer) + 500}, OLLAMA_ANSWER, "short-high")
+    answer = "".join(GROUNDED_OLLAMA)
+    await turn_with(app, runtime_env, {"short_chars": len(answer) + 500}, GROUNDED_OLLAMA, "short-high")
     assert any(r["model"] == LLM for r in runtime_env.requests)  # "short" fired
-    await turn_with(app, runtime_env, {"short_chars": 0}, OLLAMA_ANSWER, "short-off")
+    await turn_with(app, runtime_env, {"short_chars": 0}, GROUNDED_OLLAMA, "short-off")
     assert not any(r["model"] == LLM for r in runtime_env.requests)
 
 

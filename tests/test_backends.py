@@ -86,7 +86,7 @@ async def test_open_tiers_uses_foundry_local_endpoint_and_resolves_the_alias(scr
 async def test_open_tiers_prefers_rag_slm_base_url_over_foundry(scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOUNDRY_LOCAL_ENDPOINT", "http://127.0.0.1:9/v1")  # would fail if it were used
     monkeypatch.setenv("RAG_SLM_BASE_URL", scripted.base_url)
-    monkeypatch.setenv("RAG_SLM_MODEL", "other")
+    monkeypatch.setenv("RAG_SLM_MODEL", "Other_Model")  # another spelling of a served id resolves to it
     monkeypatch.setenv("RAG_LLM_BASE_URL", scripted.base_url)
     tiers = await open_tiers(load_settings(), start_embedded=False)
     try:

@@ -251,14 +251,14 @@ def test_metrics_table_and_latency_chart_render(open_chat, backend: ScriptedServ
     expect(stats.locator(".inline-plotly")).to_be_visible(timeout=TIMEOUT)
 
 
-def test_short_slm_answer_escalates_to_the_llm_and_keeps_the_draft(open_chat, backend: ScriptedServer) -> None:
+def test_an_uncited_slm_answer_escalates_to_the_llm_and_keeps_the_draft(open_chat, backend: ScriptedServer) -> None:
     backend.enqueue(SLM, Script(["Port 11434."]))
     backend.enqueue(LLM, Script([LLM_OLLAMA[:50], LLM_OLLAMA[50:]]))
     page = open_chat()
     answer = ask(page, "What port does Ollama listen on?")
     messages = page.locator(ASSISTANT)
     expect(messages.filter(has_text=re.compile(r"^\s*⤴ Escalated to the LLM tier"))).to_have_count(1)
-    expect(messages.filter(has_text="Escalated to the LLM tier").first).to_contain_text("the answer was short")
+    expect(messages.filter(has_text="Escalated to the LLM tier").first).to_contain_text("the answer cited no source")
     draft = messages.filter(has_text="SLM draft")
     expect(draft).to_have_count(1)
     expect(draft).to_contain_text("Port 11434.")
