@@ -56,6 +56,17 @@ _REFINE = {
     ),
 }
 
+_ONE_SHOT = {
+    "en": (
+        "Context: The lighthouse museum opens at ten in the morning. Visitors may borrow binoculars at the "
+        "front desk.\nQuestion: When does the lighthouse museum open?\nAnswer: At ten in the morning.\n\n"
+    ),
+    "tr": (
+        "Context: Deniz feneri müzesi sabah onda açılır. Ziyaretçiler dürbünü danışmadan ödünç alabilir.\n"
+        "Question: Deniz feneri müzesi ne zaman açılır?\nAnswer: Sabah onda.\n\n"
+    ),
+}
+
 _REFUSAL_RE = re.compile(
     r"(don'?t|do not|does not|doesn'?t) (cover|contain|mention|say)|not (covered|mentioned|provided|in the (sources|documents))"
     r"|no information|cannot (answer|find)|can'?t (answer|find)|could( not|n'?t) (answer|find)|i don'?t know|unable to (answer|find)"
@@ -99,14 +110,11 @@ def build_prompt(question: str, hits: Sequence[Hit], lang: str, history: Sequenc
         messages.append({"role": "user", "content": turn.question})
         messages.append({"role": "assistant", "content": turn.answer})
     messages.append({"role": "user", "content": f"Sources:\n\n{sources}\n\nQuestion: {question}"})
-    # one-shot completion: the example teaches the format (short, from the context, then a newline)
-    example = (
-        "Context: Foundry Local listens on port 5273 by default. Start it with `foundry service start`.\n"
-        "Question: What port does Foundry Local listen on?\n"
-        "Answer: 5273.\n\n"
-    )
+    # one-shot completion: the example teaches the format (short, from the context, then a newline),
+    # in the question's language. Its topic is far from any docs folder on purpose: a small model
+    # copies the example's answer when it is unsure, and a copied "5273." about ports looked like one.
     context = " ".join(" ".join(h.text.split()) for h in hits)
-    text = f"{example}Context: {context}\nQuestion: {' '.join(question.split())}\nAnswer:"
+    text = f"{_ONE_SHOT[lang]}Context: {context}\nQuestion: {' '.join(question.split())}\nAnswer:"
     return Prompt(messages, text, stop=["\n"])
 
 
