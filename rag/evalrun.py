@@ -70,6 +70,7 @@ async def run_eval(
         retrieval_rows.append(RetrievalRow(
             item.id, item.lang, item.kind, [h.source for h in result.hits],
             [has_phrase(h.text, item.answer_phrases) for h in result.hits], item.gold,
+            result.confidence.covered, result.confidence.reason,
         ))
         confidences.append((result.confidence.coverage, item.answerable))
         progress(n, len(qa), "retrieval")

@@ -40,6 +40,7 @@ __all__ = [
     "RetrievalRow",
     "answer_metrics",
     "best_threshold",
+    "coverage_metrics",
     "has_phrase",
     "is_correct",
     "load_qa",
@@ -104,6 +105,8 @@ class RetrievalRow:
     sources: list[str]  # retrieved, in rank order
     evidence: list[bool]  # per retrieved passage: holds an answer phrase
     gold: list[str]
+    covered: bool = True  # retrieval's judgement: the documents cover the question
+    reason: str = ""  # why not, when not
 
     def file_hit(self, k: int) -> bool:
         """A top-``k`` passage comes from a gold file: the same relative path, exactly (not ``endswith``)."""
@@ -139,12 +142,32 @@ def _retrieval_block(rows: Sequence[RetrievalRow]) -> dict[str, float | int]:
     return out
 
 
+def coverage_metrics(rows: Sequence[RetrievalRow]) -> dict[str, object]:
+    """How well retrieval's "the documents don't cover this" judgement separates the two kinds of question.
+
+    ``unanswerable_flagged``: unanswerable questions judged not covered (the right call);
+    ``answerable_flagged``: answerable ones judged not covered (a wrong refusal waiting to happen).
+    """
+    answerable = [r for r in rows if r.gold]
+    unanswerable = [r for r in rows if not r.gold]
+    return {
+        "unanswerable": len(unanswerable),
+        "unanswerable_flagged": sum(not r.covered for r in unanswerable),
+        "answerable": len(answerable),
+        "answerable_flagged": sum(not r.covered for r in answerable),
+        "missed": [{"id": r.id, "lang": r.lang} for r in unanswerable if r.covered],
+        "wrongly_flagged": [{"id": r.id, "lang": r.lang, "reason": r.reason} for r in answerable if not r.covered],
+    }
+
+
 def retrieval_metrics(rows: Sequence[RetrievalRow]) -> dict[str, object]:
-    """Overall, per language and per kind (answerable questions only)."""
+    """Overall, per language and per kind (answerable questions only), and the coverage judgement (all)."""
+    judged = list(rows)
     rows = [r for r in rows if r.gold]
     langs = sorted({r.lang for r in rows})
     kinds = sorted({r.kind for r in rows})
     return {
+        "coverage": coverage_metrics(judged),
         "overall": _retrieval_block(rows),
         "by_lang": {lang: _retrieval_block([r for r in rows if r.lang == lang]) for lang in langs},
         "by_kind": {kind: _retrieval_block([r for r in rows if r.kind == kind]) for kind in kinds},

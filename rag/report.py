@@ -78,6 +78,14 @@ def markdown_summary(report: dict) -> str:
         lines.append(f"| {name} | {b['n']} | {b['evidence@1']} | {b['evidence@3']} | {b['evidence@5']} | {b['file_hit@5']} | {b['mrr']} |")
     if r["failures"]:
         lines += ["", f"Not found in the top 5 ({len(r['failures'])}): " + ", ".join(f["id"] for f in r["failures"])]
+    cov = r.get("coverage")
+    if cov:
+        lines += ["", f"\"The documents don't cover this\" (retrieval's judgement): {cov['unanswerable_flagged']}/{cov['unanswerable']} "
+                  f"unanswerable questions flagged, {cov['answerable_flagged']}/{cov['answerable']} answerable ones flagged"]
+        if cov["missed"]:
+            lines.append("- unanswerable but judged covered: " + ", ".join(m["id"] for m in cov["missed"]))
+        for wrong in cov["wrongly_flagged"]:
+            lines.append(f"- answerable but judged not covered: {wrong['id']} ({wrong['reason']})")
     c = report.get("calibration")
     if c:
         lines += ["", "## Calibration (put these in your settings)", ""]

@@ -809,3 +809,20 @@ def test_report_html_renders_offline_in_chromium(tmp_path: Path) -> None:
             page.screenshot(path=str(shots / "eval-report.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_the_coverage_judgement_is_scored_on_both_kinds_of_question() -> None:
+    from rag.evaluation import RetrievalRow, coverage_metrics, retrieval_metrics
+
+    rows = [
+        RetrievalRow("a1", "en", "fact", ["x.md"], [True], ["x.md"], covered=True),
+        RetrievalRow("a2", "en", "fact", ["x.md"], [False], ["x.md"], covered=False, reason="the documents never use 'broken'"),
+        RetrievalRow("u1", "en", "unanswerable", ["x.md"], [False], [], covered=False),
+        RetrievalRow("u2", "tr", "unanswerable", ["x.md"], [False], [], covered=True),
+    ]
+    cov = coverage_metrics(rows)
+    assert (cov["unanswerable_flagged"], cov["unanswerable"], cov["answerable_flagged"], cov["answerable"]) == (1, 2, 1, 2)
+    assert cov["missed"] == [{"id": "u2", "lang": "tr"}]
+    assert cov["wrongly_flagged"] == [{"id": "a2", "lang": "en", "reason": "the documents never use 'broken'"}]
+    assert retrieval_metrics(rows)["coverage"] == cov
+    assert retrieval_metrics(rows)["overall"]["n"] == 2  # retrieval figures stay on answerable questions
