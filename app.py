@@ -200,14 +200,14 @@ def welcome_text(turkish: bool, report, tiers: Tiers) -> str:
         summary = f"`{docs}` klasöründen {report.files} belge ({report.chunks} bölüm)"
         if report.skipped:
             summary += f"; {len(report.skipped)} dosya atlandı: {skipped}"
-        lines = [f"**Hazır:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
+        lines = [f"**Hazır:** {summary}."] + [f"- {line}" for line in tiers.lines()]
         lines.append("\nBir soru sorun, sohbete bir belge bırakın (yalnızca bu sohbette kalır) ya da `/stats` yazın.")
         lines.append("\nİki modeli yan yana karşılaştırmak için: [atölye demosu](/demo).")
     else:
         summary = f"{report.files} documents ({report.chunks} passages) from `{docs}`"
         if report.skipped:
             summary += f"; {len(report.skipped)} skipped: {skipped}"
-        lines = [f"**Ready:** {summary}."] + [f"- {s.line()}" for s in tiers.statuses]
+        lines = [f"**Ready:** {summary}."] + [f"- {line}" for line in tiers.lines()]
         lines.append("\nAsk a question, drop a document into the chat (it stays in this chat), or type `/stats`.")
         lines.append("\nThe two models side by side: [workshop demo](/demo).")
     return "\n".join(lines)

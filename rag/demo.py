@@ -220,6 +220,9 @@ def _runtime_parts(value: object) -> DemoRuntime:
 
 
 def _down_reason(tiers: object, tier: str) -> str:
+    supervisor = getattr(tiers, "supervisor", None)
+    if tier == "slm" and supervisor is not None and supervisor.down is not None:
+        return supervisor.down
     for status in getattr(tiers, "statuses", []):
         if status.tier == tier and not status.ok:
             return status.note
@@ -253,8 +256,13 @@ async def run_pass(request: RunRequest, runtime: DemoRuntime) -> AsyncIterator[W
         yield passages
 
     clients: list[tuple[str, TierClient]] = []
+    supervisor = getattr(runtime.tiers, "supervisor", None)
     for tier in request.tiers:
         client = getattr(runtime.tiers, tier, None)
+        if tier == "slm" and client is not None and supervisor is not None:
+            await asyncio.to_thread(supervisor.ensure_running)  # the chat's restart of a crashed embedded server, shared
+            if supervisor.down is not None:
+                client = None
         if client is None:
             yield WireEvent("tier_down", {"tier": tier, "reason": _down_reason(runtime.tiers, tier)})
         else:
@@ -364,6 +372,9 @@ def demo_router(
         for tier in TIERS:
             status = next((s for s in getattr(rt.tiers, "statuses", []) if s.tier == tier), None)
             client = getattr(rt.tiers, tier, None)
+            supervisor = getattr(rt.tiers, "supervisor", None)
+            if tier == "slm" and supervisor is not None and supervisor.down is not None:
+                status, client = None, None  # crashed past its budget since the start: down, with the reason
             if status is None:
                 tiers.append({"tier": tier, "ok": client is not None, "note": "" if client else _down_reason(rt.tiers, tier)})
             else:

@@ -203,6 +203,8 @@ class EmbeddedServer:
         if self.process is not None and self.process.poll() is not None:
             self.stop()  # a child that ended without stop(): its log handle and pipe are closed before new ones open
         with self._lock:
+            if self.process is not None and self.process.poll() is None:
+                raise BackendUnavailable(f"The embedded model server already runs at {self.base_url}: stop it first.", "slm", self.base_url)
             self._stop_previous()
             if _port_taken(self.port):
                 raise BackendUnavailable(

@@ -238,9 +238,9 @@ class Assistant:
         slm_text, slm_failed, slm_budget = "", True, False
         slm = self.slm
         supervisor = self.supervisor if slm is not None else None
-        if supervisor is not None:
-            if supervisor.down is None and supervisor.check() is not None:  # it died between turns
-                notes.append(await asyncio.to_thread(supervisor.recover))
+        if supervisor is not None:  # it may have died between turns, or another chat may be restarting it
+            if note := await asyncio.to_thread(supervisor.ensure_running):
+                notes.append(note)
             if supervisor.down is not None:
                 slm = None
         if slm is None:
@@ -248,7 +248,8 @@ class Assistant:
         retry = ""
         while slm is not None:
             end: TierEnd | None = None
-            async for event in _tier_events(slm, "slm", slm_prompt, temperatures.get("slm"), retry, efforts.get("slm", USE_CONFIG), supervisor):
+            events = _tier_events(slm, "slm", slm_prompt, temperatures.get("slm"), retry, efforts.get("slm", USE_CONFIG), supervisor)
+            async for event in events:
                 end = event if isinstance(event, TierEnd) else end
                 yield event
             assert end is not None
@@ -261,7 +262,8 @@ class Assistant:
                 notes.append(end.note)
             if retry or not end.crashed or supervisor is None:
                 break
-            notes.append(await asyncio.to_thread(supervisor.recover))  # crashed: restart it once and ask again
+            if note := await asyncio.to_thread(supervisor.ensure_running):  # restart it (or wait for the restart) and ask again
+                notes.append(note)
             if supervisor.down is not None:
                 break
             retry = "the embedded model server was restarted after a crash"
@@ -338,6 +340,7 @@ async def _tier_events(
     With a ``supervisor`` (the embedded server's), a failure that coincides with the server's
     process having died is reported as the crash it is (signal, log), with ``TierEnd.crashed``.
     """
+    generation = supervisor.generation if supervisor is not None else 0
     yield TierStart(tier, client.config.model, reason)
     finished: Finished | None = None
     async for event in client.stream(prompt, temperature=temperature, reasoning_effort=effort):
@@ -351,9 +354,14 @@ async def _tier_events(
     crashed = False
     if error is not None and supervisor is not None and not isinstance(error, (BackendStatusError, BackendTimeout, ReasoningBudgetExhausted)):
         status = await asyncio.to_thread(supervisor.wait_for_crash, 1.0)  # the socket can close a moment before the exit is seen
+        kept = "; the partial answer is kept" if finished.text else ""
         if status is not None:
             crashed = True
-            message = f"{supervisor.crash_message(status)}; restarting it" + ("; the partial answer is kept" if finished.text else "")
+            message = f"{supervisor.crash_message(status)}; restarting it{kept}"
+        elif supervisor.restarting or supervisor.generation != generation:  # another chat's turn is restarting it
+            crashed = True
+            message = f"the embedded model server was being restarted after a crash; asking it again{kept}"
+        if crashed:
             finished.metrics.error = message
     yield TierEnd(
         tier, finished.text, finished.metrics, message, finished.reasoning, finished.note,

@@ -23,13 +23,17 @@ __all__ = ["Supervisor"]
 
 
 class Supervisor:
-    """Restarts a crashed embedded server, within a crash budget.
+    """Restarts a crashed embedded server, within a crash budget; safe to share between chats.
 
-    ``check()`` says whether the server has died since the last look; ``recover()``
-    (blocking: call it in a thread) records the crash and restarts the server in
-    its safe configuration, warm-up included, and returns a note for the user.
+    ``check()`` says whether the server has died (without waiting). ``ensure_running()``
+    (blocking: call it in a thread) waits for a restart another chat started, and
+    when the server is dead, records the crash and restarts it in its safe
+    configuration, warm-up included; it returns a note for the user when this call
+    restarted it or gave up, None when the server was (or is again) running.
+    ``generation`` counts the restarts: a request that failed while it changed was
+    cut off by a restart, not by a fault of its own, and may be asked again.
     After ``max_crashes`` crashes within ``window_s`` seconds it stops trying:
-    ``down`` holds the reason, and the tier should be skipped from then on.
+    ``down`` holds the reason, and the tier is skipped from then on.
     """
 
     def __init__(self, server: EmbeddedServer, max_crashes: int = 3, window_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -39,7 +43,12 @@ class Supervisor:
         self.clock = clock
         self.crashes: deque[float] = deque()
         self.down: str | None = None
-        self._lock = threading.Lock()
+        self.generation = 0  # restarts so far
+        self._lock = threading.Lock()  # held for a whole restart: other chats wait on it
+
+    @property
+    def restarting(self) -> bool:
+        return self._lock.locked()
 
     def check(self) -> Exit | None:
         """How the server died, or None while it runs (or after a stop of our own)."""
@@ -56,12 +65,12 @@ class Supervisor:
     def crash_message(self, status: Exit) -> str:
         return f"the embedded model server crashed ({status.describe()}){self.server.where_to_look()}"
 
-    def recover(self) -> str:
-        """Restart after a crash; returns what happened, in words. Marks ``down`` when over budget."""
+    def ensure_running(self) -> str | None:
+        """Wait for any restart in progress; restart a dead server. A note when this call acted, else None."""
         with self._lock:
             status = self.check()
-            if status is None:
-                return "the embedded model server is running"
+            if status is None or self.down is not None:
+                return None
             now = self.clock()
             self.crashes.append(now)
             while self.crashes and now - self.crashes[0] > self.window_s:
@@ -82,4 +91,6 @@ class Supervisor:
                 self.server.stop()
                 self.down = f"{crashed}; the restart failed: {err}"
                 return self.down
+            finally:
+                self.generation += 1
             return f"{crashed}; restarted it in {time.perf_counter() - started:.1f} s ({warm.describe()})"

@@ -12,6 +12,7 @@ with a ``Supervisor`` that restarts it when it crashes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 
 from rag.backends import discover_foundry
@@ -50,6 +51,21 @@ class Tiers:
     statuses: list[TierStatus] = field(default_factory=list)
     embedded: EmbeddedServer | None = None
     supervisor: Supervisor | None = None  # set when the SLM is the embedded server
+
+    def lines(self) -> list[str]:
+        """Each tier's status in words, as it is *now*: an embedded SLM that crashed past its budget is
+        down with the reason, and its warm-up figures are the latest (re)start's."""
+        out = []
+        for status in self.statuses:
+            if status.tier == "slm" and status.ok and self.supervisor is not None and self.embedded is not None:
+                if self.supervisor.down is not None:
+                    out.append(f"SLM: down: {self.supervisor.down}")
+                    continue
+                if self.embedded.warm is not None and self.supervisor.generation:
+                    restarts = f"{self.supervisor.generation} restart{'s' if self.supervisor.generation > 1 else ''} after a crash"
+                    status = dataclasses.replace(status, note=f"{self.embedded.warm.describe()}; {restarts}")
+            out.append(status.line())
+        return out
 
     @property
     def llm_note(self) -> str:
@@ -141,7 +157,7 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owne
         return
     if resolved != model:
         await client.aclose()
-        client = TierClient(TierConfig(**{**config.__dict__, "model": resolved}))
+        client = TierClient(dataclasses.replace(config, model=resolved))
     tiers.slm = client
     tiers.statuses.append(TierStatus("slm", True, url, resolved, origin, warm))
 
@@ -200,6 +216,6 @@ async def _open_llm(settings: Settings, tiers: Tiers) -> None:
         return
     if resolved != settings.llm_model:
         await client.aclose()
-        client = TierClient(TierConfig(**{**config.__dict__, "model": resolved}))
+        client = TierClient(dataclasses.replace(config, model=resolved))
     tiers.llm = client
     tiers.statuses.append(TierStatus("llm", True, settings.llm_base_url, resolved, "configured"))

@@ -208,7 +208,7 @@ def test_a_sigkilled_server_is_a_crash_and_the_supervisor_restarts_it(own_server
     while supervisor.check() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert supervisor.check() == Exit(signal=signal.SIGKILL)
-    note = supervisor.recover()
+    note = supervisor.ensure_running()
     assert note.startswith("the embedded model server crashed (signal 9, SIGKILL); see ")
     assert str(own_server.log_path) in note and "restarted it in" in note and "warmed up" in note
     assert supervisor.down is None and supervisor.check() is None
@@ -221,7 +221,7 @@ def test_repeated_crashes_mark_the_server_down(own_server: EmbeddedServer) -> No
     for _ in range(2):
         os.kill(own_server.process.pid, signal.SIGKILL)
         own_server.process.wait(timeout=10)
-        notes.append(supervisor.recover())
+        notes.append(supervisor.ensure_running())
     assert "restarted it in" in notes[0]
     assert supervisor.down == notes[1]
     assert "crashed 2 times in 5 minutes" in notes[1] and "RAG_SLM_BASE_URL" in notes[1]
@@ -390,3 +390,44 @@ async def test_a_server_killed_mid_answer_is_reported_as_a_crash_restarted_and_a
     assert ends[1].error is None and ends[1].metrics.completion_tokens > 0
     done = events[-1]
     assert isinstance(done, Done) and any("restarted it in" in n for n in done.notes)
+
+
+@pytest.mark.asyncio
+async def test_two_chats_asking_while_the_server_is_restarted_both_get_an_answer(session_tiers) -> None:
+    """One chat's turn restarts the crashed server while another chat's turn is asking: neither sees "Nothing answers"."""
+    import asyncio
+
+    index, _ = open_index(ROOT / "corpus", None)
+    assistant = Assistant(index, AssistantConfig(), session_tiers.slm, None, supervisor=session_tiers.supervisor)
+    os.kill(session_tiers.embedded.process.pid, signal.SIGKILL)
+    session_tiers.embedded.process.wait(timeout=10)
+    first, second = await asyncio.gather(
+        _turn(assistant, "What port does Ollama listen on?"), _turn(assistant, "How does escalation work?"),
+    )
+    assert session_tiers.supervisor.generation == 1  # restarted once, not once per chat
+    for events in (first, second):
+        done = events[-1]
+        assert isinstance(done, Done)
+        texts = done.notes + [e.error or "" for e in events if isinstance(e, TierEnd)]
+        assert not any("Nothing answers" in t or "RAG_SLM_BASE_URL" in t for t in texts), texts
+        last_slm = [e for e in events if isinstance(e, TierEnd) and e.tier == "slm"][-1]
+        assert last_slm.error is None and last_slm.metrics.completion_tokens > 0
+    restart_notes = [n for events in (first, second) for n in events[-1].notes if "restarted it in" in n]
+    assert len(restart_notes) == 1
+
+
+@pytest.mark.asyncio
+async def test_the_status_lines_follow_the_server_after_start_up(session_tiers) -> None:
+    """The welcome and /status read these: a restart shows, and a server given up on is down, with the reason."""
+    supervisor = session_tiers.supervisor
+    os.kill(session_tiers.embedded.process.pid, signal.SIGKILL)
+    session_tiers.embedded.process.wait(timeout=10)
+    supervisor.ensure_running()
+    (slm,) = [line for line in session_tiers.lines() if line.startswith("SLM:")]
+    assert "(embedded; warmed up in" in slm and "1 restart after a crash" in slm
+    supervisor.max_crashes = 2
+    os.kill(session_tiers.embedded.process.pid, signal.SIGKILL)
+    session_tiers.embedded.process.wait(timeout=10)
+    supervisor.ensure_running()
+    (slm,) = [line for line in session_tiers.lines() if line.startswith("SLM:")]
+    assert slm.startswith("SLM: down: the embedded model server crashed (signal 9, SIGKILL)") and "crashed 2 times" in slm
