@@ -7,10 +7,15 @@ the variable's name and what is allowed (``load_settings``).
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
+
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -196,8 +201,40 @@ def _parse_users(text: str) -> dict[str, str]:
     return pairs
 
 
+# RAG_* names that are read outside Settings on purpose (a debugging switch of the CLI's error boundary).
+_OTHER_NAMES = frozenset({"RAG_RAISE_ERRORS"})
+
+
+def known_names() -> frozenset[str]:
+    """Every ``RAG_*`` variable the program reads."""
+    return frozenset(f"RAG_{name.upper()}" for name in Settings.model_fields) | _OTHER_NAMES
+
+
+def unknown_names(environ: Mapping[str, str], env_file: Path = Path(".env")) -> list[str]:
+    """``RAG_*`` names in the environment or in ``env_file`` that no setting has (a misspelt name is silently ignored otherwise)."""
+    names = {name for name in environ if name.upper().startswith("RAG_")}
+    if env_file.is_file():
+        names |= {name for name in dotenv_values(env_file) if name.upper().startswith("RAG_")}
+    known = known_names()
+    return sorted(name for name in names if name.upper() not in known)
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build ``Settings``; a bad value raises ``ConfigError`` naming its env var."""
+    """Build ``Settings``; a bad value, or a ``RAG_*`` name that is no setting, raises ``ConfigError`` naming it.
+
+    An unknown name stops start-up because a misspelt one would be ignored without a word:
+    ``RAG_AUTH_USER=alice:pw`` would otherwise start the app with login off.
+    """
+    unknown = unknown_names(os.environ)
+    if unknown:
+        known = sorted(known_names())
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
+            hints.append(f"{name}" + (f" (did you mean {close[0]}?)" if close else ""))
+        raise ConfigError(
+            "Unknown setting: " + ", ".join(hints) + ". Fix its name or remove it (the settings are listed in the README)."
+        )
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as err:

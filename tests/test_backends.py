@@ -201,3 +201,25 @@ def test_embedded_server_without_llama_cpp_says_what_to_install(tmp_path: Path, 
     with pytest.raises(ConfigError, match="llama-cpp-python") as info:
         EmbeddedServer(tmp_path / "missing.gguf", "gemma-3-270m", port=free_port()).start(wait=1)
     assert "RAG_SLM_BASE_URL" in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "hint"), [("RAG_AUTH_USER", "RAG_AUTH_USERS"), ("RAG_TOPK", "RAG_TOP_K"), ("RAG_WHATEVER", None)])
+def test_a_misspelt_setting_stops_start_up_with_a_hint(monkeypatch: pytest.MonkeyPatch, name: str, hint: str | None) -> None:
+    monkeypatch.setenv(name, "alice:secret-pw")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert f"Unknown setting: {name}" in message and "secret-pw" not in message
+    assert (f"did you mean {hint}?" in message) if hint else "did you mean" not in message
+
+
+def test_a_misspelt_setting_in_dot_env_stops_start_up_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("RAG_AUTH_USERZ=alice:pw\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="RAG_AUTH_USERZ"):
+        load_settings()
+
+
+def test_the_clis_own_switch_is_not_an_unknown_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_RAISE_ERRORS", "1")
+    assert load_settings().top_k == 5

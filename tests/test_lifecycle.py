@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -145,7 +146,10 @@ def test_stopping_the_app_stops_its_server(app: App, sig: int) -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("RAG_AUTH_USERS", "alice"), ("RAG_AUTH_USERS", "alice:s3cret,bob"), ("RAG_TOP_K", "many"), ("RAG_SLM_BASE_URL", "localhost:8080")],
+    [
+        ("RAG_AUTH_USERS", "alice"), ("RAG_AUTH_USERS", "alice:s3cret,bob"), ("RAG_TOP_K", "many"), ("RAG_SLM_BASE_URL", "localhost:8080"),
+        ("RAG_AUTH_USER", "alice:s3cret"),  # misspelt: ignored, it would have started the app with login off
+    ],
 )
 def test_a_bad_setting_stops_the_app_with_the_variables_name(tmp_path: Path, variable: str, value: str) -> None:
     """Fail closed: a malformed login list must not start an app that serves everyone."""
@@ -156,5 +160,5 @@ def test_a_bad_setting_stops_the_app_with_the_variables_name(tmp_path: Path, var
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode != 0
-    assert f"{variable}:" in out.stderr + out.stdout
+    assert re.search(rf"\b{variable}\b", out.stderr + out.stdout)
     assert "s3cret" not in out.stderr + out.stdout  # a password is never printed, not even in the error
