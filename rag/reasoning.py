@@ -24,6 +24,9 @@ sends which):
   but ``answer`` and ``reasoning`` are corrected);
 - plain text (a model that never thinks).
 
+A marker inside code in the answer (an inline `` `<think>` `` span or a fenced
+block) is text: an answer that quotes documentation about these tags keeps it.
+
 Latency: nothing is held back except the shortest tail that could still become a
 marker (``"<"``, ``"<thi"``, ``"<|chan"``), and whitespace at the very start of
 the stream (invisible, and dropped if thinking follows). Plain text without a
@@ -77,6 +80,27 @@ def _held_tail(text: str, markers: tuple[str, ...]) -> int:
     return len(text)
 
 
+def _code_state(state: tuple[bool, bool], text: str) -> tuple[bool, bool]:
+    """(inside a ``` fence, inside an inline `code` span) after ``text``, from ``state`` before it."""
+    fence, inline = state
+    if "`" not in text:
+        return state
+    i = 0
+    while i < len(text):
+        if text.startswith("```", i):
+            fence, inline, i = not fence, False, i + 3
+            continue
+        if text[i] == "`" and not fence:
+            inline = not inline
+        i += 1
+    return fence, inline
+
+
+def _in_code(state: tuple[bool, bool], text: str) -> bool:
+    fence, inline = _code_state(state, text)
+    return fence or inline
+
+
 class ReasoningParser:
     """Separates thinking from answer in one response, chunk by chunk (see the module docstring)."""
 
@@ -94,6 +118,7 @@ class ReasoningParser:
         self._answer: list[str] = []
         self._segment = 0  # index in _answer where the current answer segment starts
         self._reasoning: list[str] = []
+        self._code = (False, False)  # the answer so far is inside (a fenced block, an inline code span)
         self.reclassified = False  # a bare </think> turned answer already handed out into thinking
         self.markup: str | None = None  # "field", "think" or "harmony" once seen
 
@@ -141,6 +166,10 @@ class ReasoningParser:
                 if m is None:
                     self._release(out, ANSWER, _MARKERS, final)
                     return
+                if _in_code(self._code, self._buf[: m.start()]):  # `<think>` quoted in code is text, not markup
+                    self._emit(out, ANSWER, self._buf[: m.end()])
+                    self._buf = self._buf[m.end():]
+                    continue
                 self._emit(out, ANSWER, self._buf[: m.start()])
                 self._buf = self._buf[m.end():]
                 self._text_marker(m.group(0))
@@ -250,6 +279,7 @@ class ReasoningParser:
                     return
                 self._strip_answer = False
             self._answer.append(text)
+            self._code = _code_state(self._code, text)
         else:
             if self._strip_reasoning:
                 text = text.lstrip()

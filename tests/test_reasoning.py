@@ -195,3 +195,24 @@ def test_a_bare_closing_tag_reclassifies_the_answer_so_far() -> None:
 def test_an_empty_stream_is_empty() -> None:
     assert run([]) == ("", "", [])
     assert split_message(None) == ("", "")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Qwen3 wraps its thinking in `<think>` tags [Source 1]. Then it answers.",
+        "The template asks for:\n\n```\n<think>\n{Thought section}\n</think>\n```\n\n[Source 2]",
+        "Harmony marks the final answer with `<|channel|>final<|message|>` [Source 1].",
+    ],
+    ids=["inline-code", "fenced-block", "harmony-in-code"],
+)
+def test_tags_quoted_in_code_are_answer_text_in_any_chunking(answer: str) -> None:
+    """The workshop's own docs show these tags; an answer quoting them must keep them, and its citation."""
+    for chunks in chunkings(answer):
+        got_answer, got_reasoning, _ = run(chunks)
+        assert (got_answer, got_reasoning) == (answer, "")
+
+
+def test_thinking_then_an_answer_that_quotes_the_tag() -> None:
+    answer, reasoning, _ = run(["<think>the user asks about tags</think>", "Use `<think>` [Source 1]."])
+    assert (answer, reasoning) == ("Use `<think>` [Source 1].", "the user asks about tags")
