@@ -244,7 +244,8 @@ class Analyzer:
             cjk = [w for w in todo if _CJK_RE.search(w)]
             learned.update(zip(cjk, map(_cjk_terms, cjk)))
             todo = [w for w in todo if not _CJK_RE.search(w)]
-        folded = [w if w.isascii() else fold_accents(w) for w in todo]
+        # superscripts, subscripts and fractions are kept in the text (rag.normalize): fold them for search
+        folded = [w if w.isascii() else fold_accents(unicodedata.normalize("NFKC", w)) for w in todo]
         if lang == "tr":
             learned.update(zip(todo, map(_turkish_stem, folded)))
             return learned

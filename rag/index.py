@@ -35,7 +35,7 @@ from rag.uploads import UploadBudget, upload_cost
 
 __all__ = ["Added", "Index", "IndexConfig", "IndexReport", "Overlay", "analyze_chunk_terms", "open_index"]
 
-ANALYZER_VERSION = 8  # 8: stopwords and whole identifiers indexed, diacritics folded
+ANALYZER_VERSION = 9  # 8: stopwords and whole identifiers indexed, diacritics folded; 9: superscripts folded
 # Language -> code in the per-chunk language arrays (see rag.bm25.score_segments).
 LANG_CODES = {lang: code for code, lang in enumerate(sorted(LANGUAGES))}
 

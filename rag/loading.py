@@ -51,7 +51,7 @@ __all__ = [
 
 # What a file turns into changes with this number: the index cache keys on it, so
 # caches made by an older loader are rebuilt, never reused.
-LOADER_VERSION = 2
+LOADER_VERSION = 3
 
 # suffix -> (format name in messages, whether the parser takes decoded text)
 _FORMATS: dict[str, tuple[str, bool]] = {

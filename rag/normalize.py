@@ -15,8 +15,11 @@ format) and to every question, so:
 - line ends become ``\\n`` (U+2028 and U+2029 too) and control characters other
   than tab and newline are dropped (a NUL never reaches the index).
 
-Passages are stored normalized, so what the user is shown is what was searched
-(``ﬁ`` is shown as ``fi``; nothing visible changes).
+Passages are stored normalized, so what the user is shown is what was searched:
+``ﬁ`` is shown as ``fi`` and a full-width ``Ａ`` as ``A``, which read the same. What
+NFKC would visibly change is kept as written: superscripts and subscripts
+(``10⁻⁶``, ``m²``, ``H₂O``), fractions (``½``), ``™``. The analyzer folds those
+for search (``rag.analysis``: ``m2`` finds ``m²``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,31 @@ _INVISIBLE_RE = re.compile(
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+# Compatibility characters NFKC would change in a way a reader sees: superscripts and
+# subscripts (10⁻⁶, m², H₂O), vulgar fractions (½), ordinal indicators (º), ™. They are
+# kept as written in the text; the analyzer folds them for search ("m²" is found by "m2").
+# A test checks this class against the <super>, <sub> and <fraction> decompositions of the
+# running Python's Unicode database.
+_SHOWN_AS_WRITTEN_RE = re.compile(
+    "[\u00aa\u00b2\u00b3\u00b9\u00ba\u00bc-\u00be\u02b0-\u02b8\u02e0-\u02e4\u10fc\u1d2c-\u1d6a\u1d78\u1d9b-\u1dbf"
+    "\u2070-\u209f\u2120\u2122\u2150-\u215f\u2189\u2c7c\u2c7d\u2d6f\u3192-\u319f\ua69c\ua69d\ua770\ua7f2-\ua7f4"
+    "\ua7f8\ua7f9\uab5c-\uab5f\uab69\U00010781-\U000107ba\U0001f16a-\U0001f16c]"
+)
+
+
+def _nfkc_except_shown(text: str) -> str:
+    """NFKC, except for the characters of ``_SHOWN_AS_WRITTEN_RE`` (composed with NFC there)."""
+    if _SHOWN_AS_WRITTEN_RE.search(text) is None:
+        return unicodedata.normalize("NFKC", text)
+    parts = _SHOWN_AS_WRITTEN_RE.split(text)
+    kept = _SHOWN_AS_WRITTEN_RE.findall(text)
+    out = [unicodedata.normalize("NFKC", parts[0])]
+    for char, part in zip(kept, parts[1:]):
+        out.append(char)
+        out.append(unicodedata.normalize("NFKC", part))
+    return unicodedata.normalize("NFC", "".join(out))
+
+
 def normalize_text(text: str) -> str:
     """``text`` in the one form that is indexed and searched (see the module docstring).
 
@@ -48,5 +76,5 @@ def normalize_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.isascii():
         text = _INVISIBLE_RE.sub("", text).replace("\u2028", "\n").replace("\u2029", "\n\n")
-        text = unicodedata.normalize("NFKC", text)
+        text = _nfkc_except_shown(text)
     return _CONTROL_RE.sub("", text)

@@ -246,3 +246,8 @@ def test_question_framing_words_are_dropped_from_queries_only() -> None:
 
 def test_a_query_of_only_framing_words_still_has_terms() -> None:
     assert Analyzer().query_terms("just wondering", "en")
+
+
+@pytest.mark.parametrize(("typed", "written"), [("m2", "m²"), ("h2o", "H₂O"), ("10 6", "10⁻⁶")])
+def test_superscripts_kept_in_the_text_are_folded_for_search(analyzer: Analyzer, typed: str, written: str) -> None:
+    assert analyzer.terms(typed, "en") == analyzer.terms(written, "en")

@@ -43,3 +43,21 @@ def test_every_format_character_of_this_python_is_removed() -> None:
         if unicodedata.category(chr(cp)) == "Cf" and not _INVISIBLE_RE.match(chr(cp))
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize("shown", ["10⁻⁶ s", "5 m²", "H₂O", "½ cup", "1º", "Word™"])
+def test_what_nfkc_would_visibly_change_is_kept_as_written(shown: str) -> None:
+    """The passage a user reads keeps 10⁻⁶ (NFKC would show "10−6"); search folds it (see test_analysis)."""
+    assert normalize_text(shown) == shown
+    assert normalize_text("ﬁle " + shown + " ＡＢＣ") == "file " + shown + " ABC"  # the rest is still folded
+
+
+def test_every_superscript_subscript_and_fraction_of_this_python_is_kept() -> None:
+    from rag.normalize import _SHOWN_AS_WRITTEN_RE
+
+    tags = ("<super>", "<sub>", "<fraction>")
+    missing = [
+        f"U+{cp:04X}" for cp in range(0x80, sys.maxunicode + 1)
+        if unicodedata.decomposition(chr(cp)).startswith(tags) and not _SHOWN_AS_WRITTEN_RE.match(chr(cp))
+    ]
+    assert missing == []
