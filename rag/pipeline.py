@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -267,7 +268,9 @@ class Assistant:
             if supervisor.down is not None:
                 break
             retry = "the embedded model server was restarted after a crash"
-        outcome = assess(question, slm_text, source_texts, self.index.analyzer, lang, covered, is_refusal(slm_text), slm_failed, slm_budget)
+        outcome = await asyncio.to_thread(  # stemming and regexes over every passage: off the event loop
+            assess, question, slm_text, source_texts, self.index.analyzer, lang, covered, is_refusal(slm_text), slm_failed, slm_budget,
+        )
         forced = escalate == "always"
         reasons = decide(policy, question, outcome, forced=forced, lang=lang)
         if self.slm is None and policy.escalate != "never" and "error" not in reasons:
@@ -295,7 +298,8 @@ class Assistant:
                     notes.append(f"LLM: {end.error.rstrip('.')}; the extractive tier answers instead")
                 else:
                     refusal = is_refusal(llm_text)
-                    grounded = support(llm_text, source_texts, self.index.analyzer, lang).score >= policy.min_support
+                    checked = await asyncio.to_thread(support, llm_text, source_texts, self.index.analyzer, lang)
+                    grounded = checked.score >= policy.min_support
                     llm_ok = bool(llm_text.strip()) and (grounded or (refusal and not covered))
                     if not llm_ok:
                         notes.append("the LLM's answer is not supported by the sources either; quoting the documents instead")
@@ -308,10 +312,13 @@ class Assistant:
                 # 3. the extractive tier: always there
                 ext_started = time.perf_counter()
                 yield TierStart("extractive", "extractive", "quoting the documents")
-                extract = extract_answer(
-                    result.terms, hits, self.index.analyzer, self.index.stats if overlay is None else overlay.view()[3], lang, covered,
-                    terms_by_lang=result.terms_by_lang,
-                    draft="" if slm_failed or "short" in reasons else slm_text,  # a complete SLM answer may lead, verified by a quote
+                extract = await asyncio.to_thread(
+                    functools.partial(
+                        extract_answer, result.terms, hits, self.index.analyzer,
+                        self.index.stats if overlay is None else overlay.view()[3], lang, covered,
+                        terms_by_lang=result.terms_by_lang,
+                        draft="" if slm_failed or "short" in reasons else slm_text,  # a complete SLM answer may lead, verified by a quote
+                    )
                 )
                 first_at = time.perf_counter()
                 for piece in _word_pieces(extract.text):
@@ -319,7 +326,7 @@ class Assistant:
                 metrics = TierMetrics(tier="extractive", model="extractive", ttft_ms=(first_at - ext_started) * 1000)
                 metrics.ttfa_ms = metrics.ttft_ms  # no thinking: the first token is the answer's
                 metrics.total_ms = (time.perf_counter() - ext_started) * 1000
-                metrics.completion_tokens = count_tokens([extract.text])[0]
+                metrics.completion_tokens = (await asyncio.to_thread(count_tokens, [extract.text]))[0]
                 metrics.estimated = True
                 turn.tiers.append(metrics)
                 yield TierEnd("extractive", extract.text, metrics)
