@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.analysis import Analyzer, fold, fold_accents, is_stopword, words
+from rag.prompts import CITATION_RE
 from rag.stopwords import STOPWORDS
 
 __all__ = ["Outcome", "Policy", "Support", "assess", "decide", "support", "unsupported_facts"]
@@ -87,7 +88,6 @@ class Outcome:
 
 
 _SENTENCE_RE = re.compile(r"(?<=[.!?…])\s+|\n+")
-_CITATION_RE = re.compile(r"\[?\bSources?\s+\d+(?:\s*(?:,|and|ve)\s*\d+)*\]?", re.IGNORECASE)
 _CITED_RE = re.compile(r"\bSources?\s+\d+", re.IGNORECASE)
 
 
@@ -98,7 +98,7 @@ def support(answer: str, source_texts: Sequence[str], analyzer: Analyzer, lang: 
         vocabulary.update(analyzer.content_terms(text, lang))
     scored: list[tuple[str, float]] = []
     weighted = total = 0.0
-    for sentence in _SENTENCE_RE.split(_CITATION_RE.sub(" ", answer)):
+    for sentence in _SENTENCE_RE.split(CITATION_RE.sub(" ", answer)):
         terms = set(analyzer.content_terms(sentence, lang))
         if not terms:
             continue
@@ -129,7 +129,7 @@ def _numbers(text: str) -> set[str]:
     >>> sorted(_numbers("1. Up to 4 TOPS, 1,000 ms or 3,8 GB; lr 1e-5 [Source 2]"))
     ['1000', '1e-5', '3.8', '4']
     """
-    text = _LIST_MARKER_RE.sub(" ", _CITATION_RE.sub(" ", text))
+    text = _LIST_MARKER_RE.sub(" ", CITATION_RE.sub(" ", text))
     text = _DECIMAL_COMMA_RE.sub(".", _THOUSANDS_RE.sub("", text))
     return {n.rstrip(".") for n in _NUMBER_RE.findall(text)}
 
@@ -137,7 +137,7 @@ def _numbers(text: str) -> set[str]:
 def _names(text: str, lang: str) -> set[str]:
     """Folded words ``text`` writes like names: capitalized inside a sentence, or mixing case ("vLLM", "PyTorch")."""
     found: set[str] = set()
-    for line in _CITATION_RE.sub(" ", text).split("\n"):
+    for line in CITATION_RE.sub(" ", text).split("\n"):
         for m in _WORD_RE.finditer(line):
             word = m.group()
             if not word[0].isalpha():
@@ -204,7 +204,7 @@ def assess(
     score = support(text, source_texts, analyzer, lang).score if text else 0.0
     unsupported = unsupported_facts(text, source_texts, question, lang) if text and not refusal else ()
     asked = set(analyzer.content_terms(question, lang))
-    said = {t for t in analyzer.content_terms(_CITATION_RE.sub(" ", text), lang) if t not in _REPLY_WORDS}
+    said = {t for t in analyzer.content_terms(CITATION_RE.sub(" ", text), lang) if t not in _REPLY_WORDS}
     return Outcome(answer, covered, score, refusal, failed, budget, unsupported, len(said - asked))
 
 
@@ -250,7 +250,7 @@ def answer_language(answer: str) -> str | None:
     answer is in a language when that language has at least two pieces of evidence and more
     than twice the other's: a Turkish name in an English sentence does not make it Turkish.
     """
-    prose = _CITATION_RE.sub(" ", re.sub(r"```.*?```|`[^`]*`|\]\([^)]*\)", " ", answer, flags=re.S))
+    prose = CITATION_RE.sub(" ", re.sub(r"```.*?```|`[^`]*`|\]\([^)]*\)", " ", answer, flags=re.S))
     en = tr = 0
     for word in words(fold(prose, "en")):  # English case folding: "It" must not become Turkish "ıt"
         if word in _NOT_LANGUAGE_EVIDENCE or word.isdigit():

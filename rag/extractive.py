@@ -36,7 +36,8 @@ from dataclasses import dataclass
 
 from rag.analysis import Analyzer
 from rag.bm25 import Stats
-from rag.prompts import NOT_COVERED, is_refusal
+from rag.formats.canonical import closes_fence, is_delimiter_row, match_heading
+from rag.prompts import CITATION_RE, NOT_COVERED, is_refusal
 from rag.retrieval import Hit
 
 __all__ = ["Extract", "Unit", "extract_answer", "short_phrase", "units"]
@@ -47,12 +48,9 @@ _VERIFIED = {
     "tr": "*Küçük modelin yanıtı, doğrulandı: alıntılanan kaynak bunu aynen söylüyor.*",
 }
 _FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)")
-_HEADING_RE = re.compile(r"^ {0,3}#{1,6}(?:\s+(.*?))?\s*#*\s*$")
 _SENTENCE_RE = re.compile(r"(?<=[.!?…])\s+(?=[\"'“(\[*_`]?[A-ZÇĞİÖŞÜ0-9])")
 _ITEM_RE = re.compile(r"^(\s*)([-*+]|\d{1,3}[.)])\s+(.*)$")
-_DELIMITER_ROW_RE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _RULE_RE = re.compile(r"^ {0,3}([-*_])(\s*\1){2,}\s*$")
-_CITATION_RE = re.compile(r"\[?\bSources?\s+\d+(?:\s*(?:,|and|ve)\s*\d+)*\]?", re.IGNORECASE)
 
 # A second or third unit is quoted only when it scores at least this share of the best one.
 RELATIVE_SCORE = 0.6
@@ -119,9 +117,9 @@ def units(text: str) -> list[Unit]:
             item = None
         elif table:
             header, rows = "", table
-            if len(table) >= 2 and _DELIMITER_ROW_RE.match(table[1]):
+            if len(table) >= 2 and is_delimiter_row(table[1]):
                 header, rows = table[0] + "\n" + table[1], table[2:]
-            out.extend(Unit("row", row, paragraph, header, lead) for row in rows if not _DELIMITER_ROW_RE.match(row))
+            out.extend(Unit("row", row, paragraph, header, lead) for row in rows if not is_delimiter_row(row))
             table.clear()
         else:
             return
@@ -130,8 +128,7 @@ def units(text: str) -> list[Unit]:
 
     for line in text.split("\n"):
         if code is not None:
-            closing = _FENCE_RE.match(line)
-            if closing and closing.group(1)[0] == fence[0] and len(closing.group(1)) >= len(fence) and not closing.group(2):
+            if closes_fence(line, fence):
                 if any(c.strip() for c in code):
                     out.append(Unit("code", "\n".join(code).strip("\n"), paragraph, info, heading))
                     paragraph += 1
@@ -151,10 +148,10 @@ def units(text: str) -> list[Unit]:
                 close_block()
             blank_before = True
             continue
-        heading_match = _HEADING_RE.match(line)
+        heading_match = match_heading(line)
         if heading_match:
             close_block()
-            heading = (heading_match.group(1) or "").strip()
+            heading = heading_match[1]
             blank_before = False
             continue
         if _RULE_RE.match(line) and not table:
@@ -195,7 +192,7 @@ def short_phrase(draft: str) -> str:
     >>> short_phrase("**11434**. [Source 1]")
     '11434'
     """
-    text = _CITATION_RE.sub(" ", draft)
+    text = CITATION_RE.sub(" ", draft)
     text = " ".join(text.replace("**", "").split()).strip()
     text = text.strip(" \"'“”‘’").rstrip(".;,").strip(" \"'“”‘’")
     if not text or is_refusal(text) or "\n" in text:

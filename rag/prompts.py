@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from rag.retrieval import Hit
 
-__all__ = ["NOT_COVERED", "Prompt", "Turn", "build_prompt", "format_sources", "is_refusal", "refine_prompt"]
+__all__ = ["CITATION_RE", "NOT_COVERED", "Prompt", "Turn", "build_prompt", "format_sources", "is_refusal", "refine_prompt"]
 
 NOT_COVERED = {
     "en": "The documents don't cover this.",
@@ -55,6 +55,9 @@ _REFINE = {
         "Taslak yanıt:\n{draft}"
     ),
 }
+
+# How an answer cites a passage: "[Source 1]", "Source 2", "[Sources 1, 3]", "Source 1 ve 2".
+CITATION_RE = re.compile(r"\[?\bSources?\s+\d+(?:\s*(?:,|and|ve)\s*\d+)*\]?", re.IGNORECASE)
 
 _ONE_SHOT = {
     "en": (
