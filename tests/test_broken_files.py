@@ -8,8 +8,8 @@ Two kinds of evidence:
   walk, in ``open_index`` and in an upload;
 - a seeded fuzz run: truncated and bit-flipped copies of real PDF, DOCX, PPTX,
   XLSX and HTML files, and Office files whose XML parts are truncated,
-  bit-flipped or missing inside a valid zip, go through ``load_folder`` and
-  ``Overlay.add_bytes``;
+  bit-flipped or missing inside a valid zip, go through ``load_folder``,
+  ``Overlay.add_bytes`` and ``open_index`` (what the app calls, cache included);
   every variant is either indexed or skipped with a reason, and nothing else
   escapes. The counts are printed (``pytest -s``).
 """
@@ -176,4 +176,11 @@ def test_truncated_and_bit_flipped_files_are_indexed_or_skipped_never_escape(tmp
     )
     assert escaped == []
     assert (uploaded, refused) == (len(indexed), len(skipped))  # both paths decide alike
-    assert elapsed < 120
+
+    # what the app and the CLI really call: open_index (loading, chunking, analysis, the cache), then a reopen
+    _, report = open_index(docs, tmp_path / "cache")  # must not raise
+    assert (report.files, len(report.skipped)) == (len(indexed), len(skipped))
+    assert {s.source for s in report.skipped} == set(skipped)
+    _, again = open_index(docs, tmp_path / "cache")
+    assert (again.files, again.reused, again.processed) == (len(indexed), len(indexed), 0)
+    assert time.perf_counter() - started < 180
