@@ -17,6 +17,12 @@ background task, started at the app's start-up:
 - ``close()`` cancels a build in flight and closes the tiers (stopping the
   embedded server).
 
+A failed build is one that raised: a docs folder that is missing or holds
+nothing readable. A model server that cannot be reached at start is not a
+failure of the build: ``open_tiers`` reports that tier as down with the reason,
+the other tiers answer, and it stays down until the app restarts (a crashed
+*embedded* server is restarted by ``rag.supervisor``).
+
 No Chainlit here: ``app.py`` owns one ``Runtime`` and renders what it says.
 """
 

@@ -550,7 +550,9 @@ async def test_a_thinking_llm_shows_a_thinking_step_then_the_answer_and_saves_no
     runtime_env.enqueue(SLM, Script(["Port ", "11434."]))
     runtime_env.enqueue(LLM, reasoning_script("harmony", THOUGHT, LLM_OLLAMA))
     em = await ask(app, "What port does Ollama listen on?", sid)
-    await asyncio.sleep(0.05)  # Chainlit saves in background tasks
+    # Chainlit saves in background tasks: wait for them all, not for a time, before asserting what was not saved
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 30)
 
     # the Thinking step: opened while streaming, then closed (collapsed) with its duration as title
     record = [(name, args[0] if args else kwargs) for name, args, kwargs in em.mock_calls]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import BackendUnavailable
+from rag.errors import DocsError
 from rag.runtime import Runtime
 from rag.settings import load_settings
 from rag.tiers import Tiers
@@ -63,24 +63,27 @@ async def test_a_page_load_waits_only_so_long(small_docs: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_failed_start_is_remembered_with_its_reason_then_retried(small_docs: Path) -> None:
+async def test_a_failed_start_is_remembered_with_its_reason_then_retried(tmp_path: Path, write_files) -> None:
+    """The docs folder is missing: every message in the next minute gets the reason at once (no rescan), then it tries again."""
     clock = Clock()
-    calls = []
+    docs = tmp_path / "docs"
 
     async def opener(settings, owner=None):
-        calls.append(clock.now)
-        if len(calls) == 1:
-            raise BackendUnavailable("The embedded model server exited at start (signal 11, SIGSEGV); see /x/log.")
         return Tiers()
 
-    runtime = runtime_for(small_docs, opener, clock)
-    for _ in range(3):  # every message in the next minute gets the reason at once: no rescan, no restart
-        with pytest.raises(BackendUnavailable, match="SIGSEGV"):
+    runtime = runtime_for(docs, opener, clock)
+    for _ in range(3):
+        with pytest.raises(DocsError, match="does not exist: create it"):
             await runtime.ready()
-    assert runtime.builds == 1 and "SIGSEGV" in str(runtime.failure)
-    clock.now += 61
+    assert runtime.builds == 1 and "does not exist" in str(runtime.failure)
+    write_files(docs, {"a.md": "# A\n\nThe folder exists now.\n"})
+    clock.now += 30
+    with pytest.raises(DocsError):  # still within the minute: the remembered reason, no new scan
+        await runtime.ready()
+    assert runtime.builds == 1
+    clock.now += 31
     assert runtime.failure is None
-    await runtime.ready()
+    assert (await runtime.ready()).report.files == 1
     assert runtime.builds == 2
     await runtime.close()
 
