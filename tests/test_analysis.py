@@ -207,9 +207,29 @@ def test_one_analyzer_is_safe_to_share_between_threads() -> None:
     PyStemmer was called from two threads at once).
     """
     import threading
+    import time
 
     shared = Analyzer()
     shared.max_cached_words = 50
+
+    class OneAtATime:
+        """PyStemmer's English stemmer, refusing to be entered by a second thread while one is inside."""
+
+        def __init__(self, inner) -> None:
+            self.inner, self.busy, self.calls = inner, threading.Lock(), 0
+
+        def stemWords(self, batch: list[str]) -> list[str]:  # noqa: N802 (PyStemmer's name)
+            if not self.busy.acquire(blocking=False):
+                raise AssertionError("the stemmer was called from two threads at once")
+            try:
+                self.calls += 1
+                time.sleep(0.001)  # widen the window a concurrent call would fall into
+                return self.inner.stemWords(batch)
+            finally:
+                self.busy.release()
+
+    guard = OneAtATime(shared._stemmer("en"))
+    shared._stemmers["en"] = guard
     texts = [" ".join(f"w{t}x{i} running models çalışan araçlar" for i in range(120)) for t in range(6)]
     expected = {(t, lang): Analyzer().terms(text, lang) for t, text in enumerate(texts) for lang in ("en", "tr")}
     errors: list[BaseException] = []
@@ -231,6 +251,7 @@ def test_one_analyzer_is_safe_to_share_between_threads() -> None:
     for thread in threads:
         thread.join()
     assert errors == [] and wrong == []
+    assert guard.calls > 10  # the cache was replaced and words re-stemmed many times, one thread at a time
     assert all(len(cache) <= shared.max_cached_words + 800 for cache in shared._cache.values())
 
 
