@@ -465,9 +465,8 @@ async def finish(msg: cl.Message, done: Done, lang: str) -> None:
     footer = [f"\n\n---\n{words['badges'].get(done.tier, done.tier)}"]
     if done.hits:
         footer.append(f" · {words['sources']}: " + ", ".join(cited))
-    for note in done.notes:  # escalation and tier failures were shown as they happened
-        if not note.startswith(("escalation needed", "SLM:", "LLM:", "no SLM tier")):
-            footer.append(f"\n\n*{note}*")
+    for note in done.unsaid:  # escalation and tier failures were shown as they happened
+        footer.append(f"\n\n*{note}*")
     footer.append("\n\n" + metrics_table(done.metrics))
     # the final answer as the pipeline kept it (never thinking: a bare </think> can turn streamed text into
     # thinking after the fact), also when the tier streamed nothing

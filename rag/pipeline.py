@@ -118,6 +118,14 @@ class Done:
     metrics: TurnMetrics
     notes: list[str] = field(default_factory=list)
     reasoning: dict[str, str] = field(default_factory=dict)  # model tier -> its thinking ("" when it did not think)
+    # the notes that an event of this turn already said (a TierEnd's error, an Escalation's skip reason):
+    # a renderer that showed those events shows only the other notes
+    said: list[str] = field(default_factory=list)
+
+    @property
+    def unsaid(self) -> list[str]:
+        """The notes no event of the turn carried."""
+        return [note for note in self.notes if note not in self.said]
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -205,6 +213,7 @@ class Assistant:
         mode = mode or cfg.mode
         turn = TurnMetrics(mode=mode, llm_prices=cfg.llm_prices)
         notes: list[str] = []
+        said: list[str] = []  # notes whose substance an event already carried
 
         if not question.strip():  # nothing to search for or to ask a model: say what is needed
             lang = cfg.language if cfg.language in ASK_FOR_A_QUESTION else self.index.main_language
@@ -259,6 +268,7 @@ class Assistant:
             thoughts["slm"] = end.reasoning
             if end.error:
                 notes.append(f"SLM: {end.error}")
+                said.append(notes[-1])
             if end.note:
                 notes.append(end.note)
             if retry or not end.crashed or supervisor is None:
@@ -296,6 +306,7 @@ class Assistant:
                     notes.append(end.note)
                 if end.error:
                     notes.append(f"LLM: {end.error.rstrip('.')}; the extractive tier answers instead")
+                    said.append(notes[-1])
                 else:
                     refusal = is_refusal(llm_text)
                     checked = await asyncio.to_thread(support, llm_text, source_texts, self.index.analyzer, lang)
@@ -306,6 +317,7 @@ class Assistant:
             else:
                 yield Escalation(reasons, mode, "extractive", skipped=self.llm_note)
                 notes.append(f"escalation needed ({', '.join(reasons)}) but skipped: {self.llm_note}")
+                said.append(notes[-1])
             if llm_ok:
                 final_text, final_tier = llm_text, "llm"
             else:
@@ -335,7 +347,7 @@ class Assistant:
         turn.reasons = reasons
         turn.answered_by = final_tier
         turn.total_ms = (time.perf_counter() - started) * 1000
-        yield Done(final_text, final_tier, bool(reasons), reasons, draft, hits, covered, turn, notes, thoughts)
+        yield Done(final_text, final_tier, bool(reasons), reasons, draft, hits, covered, turn, notes, thoughts, said)
 
 
 async def _tier_events(

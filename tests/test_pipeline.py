@@ -197,6 +197,8 @@ async def test_missing_llm_falls_back_to_cited_quotes(scripted: ScriptedServer, 
     assert escalation.to == "extractive" and escalation.skipped == note and escalation.reasons == ["short"]
     assert done.tier == "extractive" and done.escalated and done.draft == "5273 [Source 1]."
     assert any("skipped" in n and note in n for n in done.notes)
+    # the skip was said by the Escalation event: a renderer that showed it does not repeat it under the answer
+    assert [n for n in done.notes if "skipped" in n] == done.said and done.unsaid == []
     assert tokens(events, "extractive") == done.answer
     assert done.answer.startswith("From the documents:")
     assert "> Foundry Local listens on port 5273 by default. [Source 1]" in done.answer
