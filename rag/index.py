@@ -33,7 +33,7 @@ from rag.loading import DEFAULT_MAX_BYTES, LOADER_VERSION, SUPPORTED_SUFFIXES, D
 from rag.tokens import count_tokens
 from rag.uploads import UploadBudget, upload_cost
 
-__all__ = ["Added", "Index", "IndexConfig", "IndexReport", "Overlay", "analyze_chunk_terms", "open_index"]
+__all__ = ["Added", "Index", "IndexConfig", "IndexReport", "Overlay", "OverlayView", "analyze_chunk_terms", "open_index"]
 
 ANALYZER_VERSION = 9  # 8: stopwords and whole identifiers indexed, diacritics folded; 9: superscripts folded
 # Language -> code in the per-chunk language arrays (see rag.bm25.score_segments).
@@ -218,6 +218,18 @@ class Added(Sequence[Chunk]):
         return iter(self.chunks)
 
 
+@dataclass(frozen=True)
+class OverlayView:
+    """An overlay at one moment: its chunks and their languages (codes too), its segment, and the
+    statistics of base + overlay together that every search of it must use."""
+
+    chunks: list[Chunk]
+    langs: list[str]
+    segment: Segment
+    stats: Stats
+    row_langs: np.ndarray  # uint8, see lang_codes
+
+
 class Overlay:
     """One chat's uploaded documents, searched together with the base index.
 
@@ -238,11 +250,7 @@ class Overlay:
         self._owner = next(Overlay._owners)  # this overlay in an upload budget (not self: the budget must not keep it alive)
         self._charges: dict[str, tuple[UploadBudget, int]] = {}  # source -> (budget, bytes it holds there)
         self._budgets: set[int] = set()  # id() of the budgets that give back on garbage collection
-        self.chunks: list[Chunk] = []
-        self.langs: list[str] = []
-        self.segment = Segment.from_terms([])
-        self.stats = base.stats
-        self.row_langs = lang_codes([])
+        self._view = OverlayView([], [], Segment.from_terms([]), base.stats, lang_codes([]))
 
     def add(self, doc: Document) -> list[Chunk]:
         """Index ``doc`` under ``doc.source`` (replacing a document of that source); returns its chunks."""
@@ -343,12 +351,14 @@ class Overlay:
         langs = [lang for lang, cs, _ in docs.values() for _ in cs]
         segment = Segment.from_terms(t.split() for _, _, ts in docs.values() for t in ts)
         stats = Stats.of([self.base.segment, segment], self.base.config.bm25) if chunks else self.base.stats
-        row_langs = lang_codes(langs)
-        # one assignment of a tuple: readers take (chunks, langs, segment, stats, row_langs) as a whole
-        self._view = (chunks, langs, segment, stats, row_langs)
-        self.chunks, self.langs, self.segment, self.stats, self.row_langs = chunks, langs, segment, stats, row_langs
+        # one assignment: a search reads the whole view, old or new, never half of each
+        self._view = OverlayView(chunks, langs, segment, stats, lang_codes(langs))
         self._docs = docs
 
-    def view(self) -> tuple[Sequence[Chunk], Sequence[str], Segment, Stats, np.ndarray]:
-        """A consistent snapshot (chunks, langs, segment, stats, row language codes) for one search."""
-        return getattr(self, "_view", (self.chunks, self.langs, self.segment, self.stats, self.row_langs))
+    def view(self) -> OverlayView:
+        """A consistent snapshot of the overlay for one search."""
+        return self._view
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return self._view.chunks

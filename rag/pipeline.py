@@ -327,7 +327,7 @@ class Assistant:
                 extract = await asyncio.to_thread(
                     functools.partial(
                         extract_answer, result.terms, hits, self.index.analyzer,
-                        self.index.stats if overlay is None else overlay.view()[3], lang, covered,
+                        self.index.stats if overlay is None else overlay.view().stats, lang, covered,
                         terms_by_lang=result.terms_by_lang,
                         draft="" if slm_failed or "short" in reasons else slm_text,  # a complete SLM answer may lead, verified by a quote
                     )

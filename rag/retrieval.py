@@ -117,9 +117,10 @@ def search(
     query = normalize_text(query)
     lang = language if language != "auto" else detect_language(query, default=index.main_language)
     if overlay is not None:
-        o_chunks, o_langs, _, stats, o_codes = overlay.view()
-        chunks_of, langs_of, row_langs = (index.chunks, o_chunks), (index.langs, o_langs), [index.row_langs, o_codes]
-        shares = index.language_shares(o_langs)
+        view = overlay.view()
+        stats = view.stats
+        chunks_of, langs_of, row_langs = (index.chunks, view.chunks), (index.langs, view.langs), [index.row_langs, view.row_langs]
+        shares = index.language_shares(view.langs)
     else:
         stats, chunks_of, langs_of, row_langs = index.stats, (index.chunks,), (index.langs,), [index.row_langs]
         shares = index.language_shares()

@@ -221,7 +221,7 @@ def test_overlay_remove_and_clear(docs: Path, cache: Path) -> None:
     overlay.clear()
     assert overlay.sources == [] and overlay.chunks == []
     assert search(index, "purple walrus", overlay=overlay).hits == []
-    assert overlay.stats is index.stats
+    assert overlay.view().stats is index.stats
     assert hits_of(index, "four-bit weights", overlay=overlay) == hits_of(index, "four-bit weights")
 
 
