@@ -41,7 +41,7 @@ from rag.client import REASONING_EFFORTS
 from rag.demo import demo_router, mount as mount_demo
 from rag.errors import ConfigError, LoadError, RagError
 from rag.index import Index, IndexReport, Overlay
-from rag.loading import SUPPORTED_SUFFIXES
+from rag.loading import SUPPORTED_SUFFIXES, too_large
 from rag.metrics import SessionStats
 from rag.pipeline import Assistant, Done, Escalation, Retrieved, Thinking, TierEnd, TierStart, Token
 from rag.prompts import Turn
@@ -115,7 +115,7 @@ RUNTIME = Runtime(SETTINGS)
 # /demo: the workshop's side-by-side page (rag/demo.py), mounted ahead of Chainlit's catch-all route
 mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=os.environ.get("COMPARE_PROMPT"), user=get_current_user))
 WELCOME_WAIT_S = 20  # a page load waits at most this long for the start, then says "starting"
-MAX_UPLOAD_BYTES = int(SETTINGS.max_file_mb * 1024 * 1024)
+MAX_UPLOAD_BYTES = SETTINGS.index_config().max_bytes
 # One source of truth for the upload size: Chainlit's own check (server and page) follows RAG_MAX_FILE_MB.
 if chainlit_config.features.spontaneous_file_upload is not None:
     chainlit_config.features.spontaneous_file_upload.max_size_mb = max(1, math.ceil(SETTINGS.max_file_mb))
@@ -487,7 +487,7 @@ def _read_and_add(overlay: Overlay, name: str, path: Path | None, content: bytes
     (as a duplicate: nothing is added); refusals are ``LoadError``s whose reason says what to do.
     """
     if path is not None and path.stat().st_size > MAX_UPLOAD_BYTES:
-        raise LoadError(f"too large (the limit is {MAX_UPLOAD_BYTES / (1024 * 1024):g} MB, set RAG_MAX_FILE_MB to raise it)")
+        raise LoadError(too_large(path.stat().st_size, MAX_UPLOAD_BYTES))
     data = path.read_bytes() if path is not None else (content or b"")
     if count >= MAX_UPLOADS_PER_SESSION and overlay.source_of(data) is None:
         raise LoadError(f"this chat already has {count} documents (the limit). Start a new chat for more.")

@@ -149,7 +149,7 @@ def load_file(path: Path, root: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Doc
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise LoadError(_too_large(size, max_bytes))
+            raise LoadError(too_large(size, max_bytes))
         data = path.read_bytes()
     except OSError as err:
         raise LoadError(f"cannot be read ({err.strerror or err})") from err
@@ -162,7 +162,7 @@ def load_bytes(source: str, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> 
     Raises ``LoadError`` with the reason, whatever went wrong inside the parser.
     """
     if len(data) > max_bytes:
-        raise LoadError(_too_large(len(data), max_bytes))
+        raise LoadError(too_large(len(data), max_bytes))
     if not data.strip():
         raise LoadError("empty file")
     suffix = PurePosixPath(source).suffix.lower()
@@ -286,11 +286,12 @@ def decode_text(data: bytes) -> str:
     return data.decode("cp1252", errors="replace")
 
 
-def _too_large(size: int, limit: int) -> str:
-    return (
-        f"too large ({size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB,"
-        " set RAG_MAX_FILE_MB to raise it)"
-    )
+MB = 1024 * 1024  # RAG_MAX_FILE_MB counts in these
+
+
+def too_large(size: int, limit: int) -> str:
+    """The skip reason of a file of ``size`` bytes over ``limit`` bytes, in the setting's MB."""
+    return f"too large ({size / MB:.1f} MB; the limit is {limit / MB:g} MB, set RAG_MAX_FILE_MB to raise it)"
 
 
 def _relative(path: Path, root: Path) -> str:

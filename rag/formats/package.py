@@ -32,4 +32,4 @@ def check_package(data: bytes, kind: str, application: str) -> None:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as err:
         raise LoadError(f"not a valid {kind} (it is not a zip archive): re-save it from {application}") from err
     if unpacked > min(MAX_UNPACK_BYTES, max(len(data), 1 << 20) * MAX_UNPACK_RATIO):
-        raise LoadError(f"{kind} unpacks to {unpacked / 1e6:.0f} MB, too much for its size (a zip bomb?)")
+        raise LoadError(f"{kind} unpacks to {unpacked / (1024 * 1024):.0f} MB, too much for its size (a zip bomb?)")
