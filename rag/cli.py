@@ -9,6 +9,7 @@ problem (missing folder, bad setting) is one line on stderr and exit code 1.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -290,7 +291,7 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
     """The workshop's benchmark: a warm-up, then ROUNDS per model; p50/p95 latency, TTFT, first answer token, answer tok/s."""
     import statistics
 
-    from rag.client import Finished, TierClient, TierConfig
+    from rag.client import Finished, TierClient
     from rag.prompts import Prompt
     from rag.tiers import open_tiers
 
@@ -304,7 +305,7 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
             names = [m.strip() for m in models.split(",") if m.strip()] or [base.model]
             rows = []
             for name in names:
-                client = TierClient(TierConfig(**{**base.__dict__, "model": name}))
+                client = TierClient(dataclasses.replace(base, model=name))
                 p = Prompt([{"role": "user", "content": prompt}], f"Question: {prompt}\nAnswer:", ["\n\n"])
                 samples = []
                 try:

@@ -6,7 +6,6 @@ Our exception hierarchy:
   + ConfigError             a setting or argument is wrong (names the setting)
   + DocsError               the docs folder is missing, empty or unusable
   + LoadError               one file could not be read (the batch goes on)
-  + IndexCacheError         the on-disk index cache is unreadable (rebuilt)
   + BackendError            a model server failed (the message names its URL)
     - BackendUnavailable    nothing answers at the URL (connection refused, DNS)
     - BackendTimeout        the server did not answer in time
@@ -28,7 +27,6 @@ __all__ = [
     "BackendUnavailable",
     "ConfigError",
     "DocsError",
-    "IndexCacheError",
     "LoadError",
     "ModelNotServed",
     "RagError",
@@ -54,10 +52,6 @@ class LoadError(RagError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class IndexCacheError(RagError):
-    """The index cache could not be read or written."""
 
 
 class BackendError(RagError):

@@ -12,8 +12,8 @@ background task, started at the app's start-up:
 - a failed build is remembered for ``retry_after`` seconds with its reason, so
   every message in that time gets the reason at once; after that the next
   ``ready()`` builds again;
-- ``current()`` never waits: the parts if built, else None (for a page that
-  should say "starting" rather than hang);
+- ``current()`` never waits: the parts if built, else None (what a caller
+  that must not block can ask; a page load uses ``ready(timeout=...)``);
 - ``close()`` cancels a build in flight and closes the tiers (stopping the
   embedded server).
 

@@ -63,7 +63,7 @@ def _core_title(presentation: Any) -> str:
 
 def _clean(text: str) -> str:
     """Normalized text with PowerPoint's line breaks (vertical tab) as newlines."""
-    return normalize_text(text.replace("\v", "\n").replace("\x0b", "\n")).strip()
+    return normalize_text(text.replace("\v", "\n")).strip()
 
 
 def _reading_order(shapes: Any) -> list[Any]:
