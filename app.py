@@ -113,7 +113,7 @@ except ConfigError as err:
     raise SystemExit(f"error: {err}") from None
 RUNTIME = Runtime(SETTINGS)
 # /demo: the workshop's side-by-side page (rag/demo.py), mounted ahead of Chainlit's catch-all route
-mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=os.environ.get("COMPARE_PROMPT"), user=get_current_user))
+mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=SETTINGS.compare_prompt, user=get_current_user))
 WELCOME_WAIT_S = 20  # a page load waits at most this long for the start, then says "starting"
 MAX_UPLOAD_BYTES = SETTINGS.index_config().max_bytes
 # One source of truth for the upload size: Chainlit's own check (server and page) follows RAG_MAX_FILE_MB.
@@ -264,7 +264,7 @@ def chat_controls(settings: Settings, turkish: bool = False) -> list:
         Select(id="mode", label="Escalation mode (RAG_ESCALATION_MODE)", values=["refine", "regenerate"], initial_value=settings.escalation_mode),
         Slider(
             id="short_chars", label="Short-answer threshold in characters (RAG_SHORT_ANSWER_CHARS)", initial=settings.short_answer_chars,
-            min=short[0], max=max(2000.0, float(settings.short_answer_chars)), step=50,
+            min=short[0], max=short[1], step=50,
         ),
         Slider(id="slm_temperature", label="SLM temperature (RAG_SLM_TEMPERATURE)", initial=settings.slm_temperature, min=temperature[0], max=temperature[1], step=0.1),
         Slider(id="llm_temperature", label="LLM temperature (RAG_LLM_TEMPERATURE)", initial=settings.llm_temperature, min=temperature[0], max=temperature[1], step=0.1),
@@ -298,7 +298,7 @@ async def show_stats() -> None:
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     try:
-        settings, index, tiers, _ = await runtime()
+        settings, index, tiers, summary = await runtime()
     except RagError as err:
         await cl.Message(content=f"**The assistant could not start:** {err}").send()
         return
@@ -313,7 +313,6 @@ async def on_message(message: cl.Message) -> None:
         await show_stats()
         return
     if question.lower() in ("/status", "/durum"):
-        _, _, _, summary = await runtime()
         await cl.Message(content=welcome_text(_turkish(), summary, tiers)).send()
         return
     await answer(question, settings, index, tiers, overlay)

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("FOUNDRY_LOCAL_ENDPOINT", "RAG_FOUNDRY_LOCAL_ENDPOINT"),
         description="the workshop's variable: Foundry Local's base URL",
     )
+    compare_prompt: str | None = Field(
+        None, validation_alias=AliasChoices("COMPARE_PROMPT", "RAG_COMPARE_PROMPT"),
+        description="the workshop's variable: the /demo page's default prompt (None: the workshop's own)",
+    )
     embedded_model: Literal["gemma3-270m", "smollm2-135m"] = Field(
         "gemma3-270m", description="model of the embedded llama.cpp server (see README: chosen by measurement)"
     )
@@ -103,8 +107,9 @@ class Settings(BaseSettings):
     escalate: Literal["auto", "always", "never"] = Field("auto", description="auto: the policy decides")
     escalation_mode: Literal["refine", "regenerate"] = Field("refine")
     short_answer_chars: int = Field(
-        0, ge=0, le=100000,
-        description="answers shorter than this many characters escalate as 'short' (0: off; the workshop's briefs: 600); "
+        0, ge=0, le=5000,
+        description="answers shorter than this many characters escalate as 'short' (0: off; the workshop's briefs: 600; "
+        "at most 5000, a page of text); "
         "answers too short for their question (empty, cut off, a bare 'yes' to a how-to) escalate either way",
     )
     min_support: float = Field(

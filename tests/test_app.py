@@ -632,12 +632,14 @@ def test_controls_are_seeded_from_the_settings_and_span_what_they_allow(app, mon
     monkeypatch.setenv("RAG_TOP_K", "37")
     monkeypatch.setenv("RAG_SLM_TEMPERATURE", "0.3")
     monkeypatch.setenv("RAG_LLM_TEMPERATURE", "1.7")
+    monkeypatch.setenv("RAG_SHORT_ANSWER_CHARS", "4000")
     from rag.settings import load_settings
 
     controls = {c.id: c for c in app.chat_controls(load_settings())}
     assert (controls["top_k"].initial, controls["top_k"].min, controls["top_k"].max) == (37, 1, 50)
     assert (controls["slm_temperature"].initial, controls["slm_temperature"].max) == (0.3, 2)
     assert (controls["llm_temperature"].initial, controls["llm_temperature"].max) == (1.7, 2)
+    assert (controls["short_chars"].initial, controls["short_chars"].min, controls["short_chars"].max) == (4000, 0, 5000)
 
 
 async def turn_with(app, scripted: ScriptedServer, values: dict, slm_answer: list[str], sid: str):
