@@ -43,7 +43,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
@@ -55,6 +55,11 @@ from rag.errors import RagError
 from rag.metrics import TierMetrics
 from rag.prompts import Prompt, build_prompt
 from rag.retrieval import Hit, search
+
+if TYPE_CHECKING:
+    from rag.index import Index
+    from rag.runtime import Parts
+    from rag.tiers import Tiers, TierStatus
 
 __all__ = [
     "COMPARE_PROMPT",
@@ -195,35 +200,25 @@ def demo_prompt(prompt: str, context: str = "", hits: Sequence[Hit] = (), lang: 
 
 @dataclass(frozen=True)
 class DemoRuntime:
-    """What the demo needs of the app's process-wide runtime."""
+    """What the demo needs of the app's process-wide runtime (``rag.runtime.Parts``)."""
 
-    index: object  # rag.index.Index
-    tiers: object  # rag.tiers.Tiers: .slm, .llm (None when down), .statuses
+    index: Index
+    tiers: Tiers  # .slm, .llm (None when down), .statuses, .supervisor (the embedded SLM's)
     top_k: int = 5
     language: str = "auto"
     min_coverage: float | None = None
 
-
-def _runtime_parts(value: object) -> DemoRuntime:
-    """The app's runtime -> ``DemoRuntime``: an object with ``.index``/``.tiers`` (and maybe ``.settings``), or
-    the tuple ``(settings, index, tiers, ...)`` that ``app.runtime()`` returns today."""
-    if isinstance(value, DemoRuntime):
-        return value
-    if isinstance(value, tuple):
-        settings, index, tiers = value[0], value[1], value[2]
-    else:
-        settings, index, tiers = getattr(value, "settings", None), value.index, value.tiers  # type: ignore[attr-defined]
-    return DemoRuntime(
-        index, tiers, int(getattr(settings, "top_k", 5)), str(getattr(settings, "language", "auto")),
-        getattr(settings, "min_coverage", None),
-    )
+    @classmethod
+    def of(cls, parts: Parts) -> DemoRuntime:
+        settings = parts.settings
+        return cls(parts.index, parts.tiers, settings.top_k, settings.language, settings.min_coverage)
 
 
-def _down_reason(tiers: object, tier: str) -> str:
-    supervisor = getattr(tiers, "supervisor", None)
+def _down_reason(tiers: Tiers, tier: str) -> str:
+    supervisor = tiers.supervisor
     if tier == "slm" and supervisor is not None and supervisor.down is not None:
         return supervisor.down
-    for status in getattr(tiers, "statuses", []):
+    for status in tiers.statuses:
         if status.tier == tier and not status.ok:
             return status.note
     return f"the {tier.upper()} tier is not available (set RAG_{tier.upper()}_BASE_URL)"
@@ -256,9 +251,9 @@ async def run_pass(request: RunRequest, runtime: DemoRuntime) -> AsyncIterator[W
         yield passages
 
     clients: list[tuple[str, TierClient]] = []
-    supervisor = getattr(runtime.tiers, "supervisor", None)
+    supervisor = runtime.tiers.supervisor
     for tier in request.tiers:
-        client = getattr(runtime.tiers, tier, None)
+        client: TierClient | None = getattr(runtime.tiers, tier)
         if tier == "slm" and client is not None and supervisor is not None:
             await asyncio.to_thread(supervisor.ensure_running)  # the chat's restart of a crashed embedded server, shared
             if supervisor.down is not None:
@@ -318,7 +313,7 @@ async def _stream_tiers(clients: list[tuple[str, TierClient]], prompt: Prompt, r
 # ------------------------------------------------------------------ HTTP
 
 
-def _status_data(status: object, client: TierClient | None) -> dict[str, object]:
+def _status_data(status: TierStatus, client: TierClient | None) -> dict[str, object]:
     data = {k: getattr(status, k) for k in ("tier", "ok", "model", "base_url", "origin", "note")}
     if client is not None:
         data.update(model=client.config.model, max_tokens=client.config.max_tokens, temperature=client.config.temperature, profile=client.config.profile)
@@ -331,9 +326,9 @@ def plotly_js() -> Path:
 
 
 def demo_router(
-    get_runtime: Callable[[], Awaitable[object]], compare_prompt: str | None = None, user: Callable[..., object] | None = None,
+    get_runtime: Callable[[], Awaitable[Parts]], compare_prompt: str | None = None, user: Callable[..., object] | None = None,
 ) -> APIRouter:
-    """The demo's routes; ``get_runtime()`` returns the app's runtime (see ``_runtime_parts``), awaited per request.
+    """The demo's routes; ``get_runtime()`` returns the app's runtime parts (``Runtime.ready``), awaited per request.
 
     ``compare_prompt``: the page's default prompt (the app passes COMPARE_PROMPT; None: the workshop's).
     ``user``: a FastAPI dependency that raises HTTP 401 for a visitor who is not signed in (the app passes
@@ -347,7 +342,7 @@ def demo_router(
 
     async def runtime() -> DemoRuntime:
         try:
-            return _runtime_parts(await get_runtime())
+            return DemoRuntime.of(await get_runtime())
         except RagError as err:  # a bad setting: said on the page, like the chat says it
             raise HTTPException(503, f"The assistant could not start: {err}") from err
 
@@ -370,9 +365,9 @@ def demo_router(
         rt = await runtime()
         tiers = []
         for tier in TIERS:
-            status = next((s for s in getattr(rt.tiers, "statuses", []) if s.tier == tier), None)
-            client = getattr(rt.tiers, tier, None)
-            supervisor = getattr(rt.tiers, "supervisor", None)
+            status = next((s for s in rt.tiers.statuses if s.tier == tier), None)
+            client: TierClient | None = getattr(rt.tiers, tier)
+            supervisor = rt.tiers.supervisor
             if tier == "slm" and supervisor is not None and supervisor.down is not None:
                 status, client = None, None  # crashed past its budget since the start: down, with the reason
             if status is None:
@@ -384,8 +379,8 @@ def demo_router(
             "default_prompt": default_prompt,
             "tiers": tiers,
             "top_k": rt.top_k,
-            "passages": len(getattr(index, "chunks", [])),
-            "documents": len(getattr(index, "sources", [])),
+            "passages": len(index.chunks),
+            "documents": len(index.sources),
             "max_context_chars": MAX_CONTEXT_CHARS,
         })
 

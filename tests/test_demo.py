@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -32,10 +33,12 @@ from scripted_server import Script, ScriptedServer, chunked, reasoning_script
 from rag.client import Delta, Finished, TierClient, TierConfig
 from rag.demo import COMPARE_PROMPT, KEEPALIVE, ROUTE_PREFIX, WireEvent, demo_prompt, demo_router, encode, metrics_data, mount, plotly_js, wire_event
 from rag.errors import BackendUnavailable, ConfigError
-from rag.index import Index
+from rag.index import Index, IndexReport
 from rag.metrics import TierMetrics
 from rag.prompts import build_prompt
 from rag.retrieval import search
+from rag.runtime import Parts
+from rag.settings import load_settings
 from rag.tiers import Tiers, TierStatus
 
 SLM = "phi-4-mini-instruct-generic-cpu"
@@ -201,7 +204,7 @@ async def demo(scripted: ScriptedServer, small_index: Index) -> AsyncIterator[De
     """Both tiers on the scripted server (the SLM answers the chat profile), the small docs index."""
     slm, llm = tier_client("slm", scripted.base_url, SLM), tier_client("llm", scripted.base_url, LLM)
     tiers = Tiers(slm, llm, [TierStatus("slm", True, scripted.base_url, SLM, "configured"), TierStatus("llm", True, scripted.base_url, LLM, "configured")])
-    runtime = {"value": (None, small_index, tiers, None)}  # the tuple app.runtime() returned before the Runtime class
+    runtime = {"value": Parts(load_settings(), small_index, IndexReport(), tiers)}  # what Runtime.ready() returns
 
     async def get_runtime():
         value = runtime["value"]
@@ -274,9 +277,9 @@ async def test_only_the_chosen_tiers_run_with_the_pages_temperature_and_max_toke
 
 @pytest.mark.asyncio
 async def test_a_tier_that_is_down_says_why_and_what_to_set_while_the_other_runs(demo: Demo, scripted: ScriptedServer) -> None:
-    _, index, tiers, _ = demo.runtime["value"]
+    tiers = demo.runtime["value"].tiers
     note = "the LLM tier is not configured (set RAG_LLM_BASE_URL)"
-    demo.runtime["value"] = (None, index, Tiers(tiers.slm, None, [tiers.statuses[0], TierStatus("llm", False, model=LLM, note=note)]), None)
+    demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(tiers.slm, None, [tiers.statuses[0], TierStatus("llm", False, model=LLM, note=note)]))
     scripted.enqueue(SLM, Script(["Edge AI is local."]))
     events = await demo.run(prompt="Explain edge AI.")
     assert named(events, "tier_down") == [{"tier": "llm", "reason": note}]
@@ -290,10 +293,10 @@ async def test_a_tier_that_is_down_says_why_and_what_to_set_while_the_other_runs
 @pytest.mark.asyncio
 @pytest.mark.parametrize("fault", ["refused", "http-500", "died-mid-stream"])
 async def test_a_tier_that_fails_during_the_pass_reports_its_error_and_the_other_completes(demo: Demo, scripted: ScriptedServer, fault: str) -> None:
-    _, index, tiers, _ = demo.runtime["value"]
+    tiers = demo.runtime["value"].tiers
     if fault == "refused":
         dead = tier_client("llm", f"http://127.0.0.1:{_free_port()}/v1", LLM)  # nothing listens there
-        demo.runtime["value"] = (None, index, Tiers(tiers.slm, dead, tiers.statuses), None)
+        demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(tiers.slm, dead, tiers.statuses))
     elif fault == "http-500":
         scripted.enqueue(LLM, Script(status=500), Script(status=500))  # the SDK retries a 5xx once
     else:
@@ -332,9 +335,9 @@ async def test_pasted_reference_text_reaches_both_tiers_prompts(demo: Demo, scri
 
 @pytest.mark.asyncio
 async def test_a_base_model_gets_the_reference_text_in_its_completion_prompt(demo: Demo, scripted: ScriptedServer) -> None:
-    _, index, tiers, _ = demo.runtime["value"]
+    tiers = demo.runtime["value"].tiers
     base = tier_client("slm", scripted.base_url, SLM, profile="completion")
-    demo.runtime["value"] = (None, index, Tiers(base, tiers.llm, tiers.statuses), None)
+    demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(base, tiers.llm, tiers.statuses))
     try:
         await demo.run(prompt="What is the vault code?", context="The vault code is Owl-Lantern-7.", tiers=["slm"], max_tokens=64)
     finally:
@@ -467,7 +470,7 @@ async def test_config_gives_the_default_prompt_and_tiers_and_no_key_ever_leaves(
     config = response.json()
     assert config["default_prompt"] == COMPARE_PROMPT
     assert [(t["tier"], t["ok"], t["model"], t["max_tokens"]) for t in config["tiers"]] == [("slm", True, SLM, 256), ("llm", True, LLM, 256)]
-    assert (config["documents"], config["passages"]) == (6, len(demo.runtime["value"][1].chunks))
+    assert (config["documents"], config["passages"]) == (6, len(demo.runtime["value"].index.chunks))
     stream = await demo.http.post(f"{demo.url}/demo/api/run", json={"prompt": "p"})
     assert SECRET not in response.text and SECRET not in stream.text
     assert all(r["body"].get("model") for r in scripted.requests)  # the key went to the model server only
@@ -493,11 +496,8 @@ async def test_compare_prompt_is_the_default_and_a_failed_start_is_said(scripted
 @pytest.mark.asyncio
 async def test_the_runtime_object_of_app_py_is_understood(scripted: ScriptedServer, small_index: Index) -> None:
     """app.py hands over ``Runtime.ready``, whose parts have ``.settings/.index/.tiers``: top_k comes from the settings."""
-    from rag.runtime import Parts
-    from rag.settings import load_settings
-
     slm = tier_client("slm", scripted.base_url, SLM)
-    parts = Parts(load_settings(top_k=2), small_index, None, Tiers(slm, None, [TierStatus("slm", True), TierStatus("llm", False, note="down")]))  # type: ignore[arg-type]
+    parts = Parts(load_settings(top_k=2), small_index, IndexReport(), Tiers(slm, None, [TierStatus("slm", True), TierStatus("llm", False, note="down")]))
 
     async def ready():
         return parts
