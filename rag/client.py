@@ -449,7 +449,12 @@ class TierClient:
         return Finished(answer, metrics, error, finish_reason, reasoning, note)
 
     async def served_models(self) -> list[str]:
-        """Model ids the server lists at /v1/models."""
+        """Model ids the server lists at /v1/models, in its order.
+
+        Raises the ``BackendError`` that ``classify`` picks: ``BackendUnavailable``
+        (nothing answers), ``BackendTimeout``, ``BackendStatusError`` (an HTTP
+        error status), or one for a reply that holds no list of text ids.
+        """
         try:
             page = await self._client.models.list()
             data = getattr(_model(page, "models"), "data", None)

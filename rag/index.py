@@ -117,7 +117,22 @@ class Index:
 
 
 def open_index(docs: Path, cache_dir: Path | None, config: IndexConfig = IndexConfig(), require_documents: bool = True) -> tuple[Index, IndexReport]:
-    """Index ``docs`` (refreshing the cache in ``cache_dir`` if given)."""
+    """Index every supported file under ``docs``; returns the index and what happened to each file.
+
+    With ``cache_dir`` (None: no cache), files whose size and mtime match the
+    cache are reused, new and changed ones are loaded, chunked and analysed, and
+    the cache is rewritten when anything changed (a failed write is a warning in
+    the report, not an error). A file that cannot be loaded is skipped with its
+    reason and never stops the rest.
+
+    The ``IndexReport`` holds counts of files and chunks indexed, files reused
+    from the cache, processed now and removed since, the ``Skipped`` list
+    (source, reason), the wall time in seconds and cache warnings.
+
+    Raises ``DocsError`` when ``docs`` is missing or is a file, and, if
+    ``require_documents``, when no file in it could be indexed (the message
+    names the first skip reasons and the supported formats).
+    """
     started = time.perf_counter()
     if not docs.exists():
         raise DocsError(f"The docs folder {docs} does not exist: create it or pass --docs PATH (or set RAG_DOCS_DIR).")
