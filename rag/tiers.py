@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from rag.backends import discover_foundry
 from rag.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, embedded_model_path
 from rag.supervisor import Supervisor
-from rag.client import TierClient, TierConfig, resolve_model
+from rag.client import TierClient, TierConfig
+from rag.models import resolve_model
 from rag.errors import BackendError, ConfigError
 from rag.escalation import Policy
 from rag.metrics import Prices

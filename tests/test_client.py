@@ -31,7 +31,8 @@ import httpx
 import pytest
 from scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
-from rag.client import USE_CONFIG, Delta, Finished, TierClient, TierConfig, model_key, resolve_model
+from rag.client import USE_CONFIG, Delta, Finished, TierClient, TierConfig
+from rag.models import model_key, resolve_model
 from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed, ReasoningBudgetExhausted
 from rag.metrics import Prices, TierMetrics
 from rag.prompts import Prompt
