@@ -41,70 +41,18 @@ from rag.client import REASONING_EFFORTS
 from rag.demo import demo_router, mount as mount_demo
 from rag.errors import ConfigError, LoadError, RagError
 from rag.index import Index, IndexReport, Overlay
-from rag.loading import SUPPORTED_SUFFIXES, too_large
 from rag.metrics import SessionStats
 from rag.pipeline import Assistant, Done, Escalation, Retrieved, Thinking, TierEnd, TierStart, Token
 from rag.prompts import Turn
 from rag.settings import Settings, load_settings
 from rag.runtime import Runtime
 from rag.tiers import Tiers, assistant_config
-from rag.uploads import MB, UploadBudget
+from rag.uploads import MB, UploadBudget, UploadRules
+from rag.uploads import add_upload as rag_add_upload
+from rag.wording import STARTERS, STARTING, TEXT, language_of, welcome
 
 log = logging.getLogger("rag.app")
 
-MAX_UPLOADS_PER_SESSION = 50
-# The app's own words, in the question's language (Chainlit's UI strings are in .chainlit/translations).
-TEXT = {
-    "en": {
-        "badges": {"slm": "🟢 SLM", "llm": "🔵 LLM", "extractive": "📄 Extractive · the documents' own words"},
-        "reasons": {
-            "user": "asked for the big model",
-            "error": "the small model failed",
-            "budget": "the small model used its whole token budget thinking",
-            "short": "the answer was too short for the question: empty, cut off, or too few words of its own",
-            "low_confidence": "the documents may not cover this",
-            "refusal": "the small model declined although the documents cover it",
-            "language": "the answer was in another language than the question",
-            "uncited": "the answer cited no source",
-            "invented": "the answer had a number or a name that no source has",
-            "ungrounded": "the answer was not backed by the sources",
-            "topic": "the question names a watched topic",
-        },
-        "escalated": "⤴ Escalated to the LLM tier ({mode}): {reasons}.",
-        "skipped": "⤴ Escalation needed: {reasons}; skipped: {why}. Quoting the documents instead.",
-        "draft": "**{tier} draft**",
-        "sources": "sources",
-        "thinking": "Thinking",
-        "thought": "Thought for {seconds:.1f} s",
-    },
-    "tr": {
-        "badges": {"slm": "🟢 SLM", "llm": "🔵 LLM", "extractive": "📄 Alıntı · belgelerin kendi sözleri"},
-        "reasons": {
-            "user": "büyük model istendi",
-            "error": "küçük model başarısız oldu",
-            "budget": "küçük model tüm token bütçesini düşünmeye harcadı",
-            "short": "yanıt soru için fazla kısaydı: boş, yarıda kesilmiş ya da kendi sözü çok az",
-            "low_confidence": "belgeler bunu kapsamıyor olabilir",
-            "refusal": "belgeler kapsadığı hâlde küçük model yanıt vermedi",
-            "language": "yanıt sorunun dilinde değildi",
-            "uncited": "yanıt hiçbir kaynak göstermedi",
-            "invented": "yanıtta hiçbir kaynakta olmayan bir sayı ya da ad vardı",
-            "ungrounded": "yanıt kaynaklarla desteklenmiyordu",
-            "topic": "soru izlenen bir konuyu içeriyor",
-        },
-        "escalated": "⤴ Soru LLM katmanına yükseltildi ({mode}): {reasons}.",
-        "skipped": "⤴ Yükseltme gerekiyordu: {reasons}; yapılamadı: {why}. Bunun yerine belgelerden alıntı yapılıyor.",
-        "draft": "**{tier} taslağı**",
-        "sources": "kaynaklar",
-        "thinking": "Düşünüyor",
-        "thought": "{seconds:.1f} sn düşündü",
-    },
-}
-BADGES = TEXT["en"]["badges"]
-STARTING = {
-    "en": "**Starting:** indexing the documents and warming up the model; ask away, the first answer waits for it (`/status` shows progress).",
-    "tr": "**Başlıyor:** belgeler dizinleniyor ve model ısınıyor; sorunuzu yazabilirsiniz, ilk yanıt bunu bekler (`/status` durumu gösterir).",
-}
 SERVER_DEFAULT = "server default"  # the reasoning-effort choice that sends none
 
 try:  # read and checked once: a bad setting stops `chainlit run` here, naming the variable
@@ -115,7 +63,7 @@ RUNTIME = Runtime(SETTINGS)
 # /demo: the workshop's side-by-side page (rag/demo.py), mounted ahead of Chainlit's catch-all route
 mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=SETTINGS.compare_prompt, user=get_current_user))
 WELCOME_WAIT_S = 20  # a page load waits at most this long for the start, then says "starting"
-MAX_UPLOAD_BYTES = SETTINGS.index_config().max_bytes
+UPLOAD_RULES = UploadRules(max_bytes=SETTINGS.index_config().max_bytes)  # per file and per chat (rag.uploads)
 # One source of truth for the upload size: Chainlit's own check (server and page) follows RAG_MAX_FILE_MB.
 if chainlit_config.features.spontaneous_file_upload is not None:
     chainlit_config.features.spontaneous_file_upload.max_size_mb = max(1, math.ceil(SETTINGS.max_file_mb))
@@ -167,24 +115,13 @@ async def shutdown() -> None:
 
 def _turkish() -> bool:
     try:
-        return str(cl.context.session.language or "").lower().startswith("tr")
+        return language_of(cl.context.session.language) == "tr"
     except Exception:  # noqa: BLE001 - no session (tests without a browser)
         return False
 
 
 def starter_list(language: str | None) -> list[cl.Starter]:
-    if str(language or "").lower().startswith("tr"):
-        return [
-            cl.Starter(label="Yükseltme nasıl çalışır?", message="Yükseltme (escalation) nedir, ne zaman olur?"),
-            cl.Starter(label="Kendi belgelerim", message="Kendi belgelerimi nasıl kullanırım?"),
-            cl.Starter(label="Kurulum", message="Asistanı nasıl kurup çalıştırırım?"),
-        ]
-    return [
-        cl.Starter(label="How does escalation work?", message="How does escalation work?"),
-        cl.Starter(label="Which port does Ollama use?", message="What port does Ollama listen on?"),
-        cl.Starter(label="Which files can I add?", message="Which document formats are supported?"),
-        cl.Starter(label="What does a turn cost?", message="What does every turn show about its cost?"),
-    ]
+    return [cl.Starter(label=label, message=message) for label, message in STARTERS[language_of(language)]]
 
 
 @cl.set_starters
@@ -192,36 +129,15 @@ async def starters(user=None, language=None) -> list[cl.Starter]:
     return starter_list(language)
 
 
-def welcome_text(turkish: bool, report, tiers: Tiers) -> str:
-    """Which tiers are up (or what to start or set), and how many documents are indexed."""
-    docs = SETTINGS.docs_dir
-    skipped = "; ".join(f"`{s.source}`: {s.reason}" for s in report.skipped[:5])
-    if turkish:
-        summary = f"`{docs}` klasöründen {report.files} belge ({report.chunks} bölüm)"
-        if report.skipped:
-            summary += f"; {len(report.skipped)} dosya atlandı: {skipped}"
-        lines = [f"**Hazır:** {summary}."] + [f"- {line}" for line in tiers.lines()]
-        lines.append("\nBir soru sorun, sohbete bir belge bırakın (yalnızca bu sohbette kalır) ya da `/stats` yazın.")
-        lines.append("\nİki modeli yan yana karşılaştırmak için: [atölye demosu](/demo).")
-    else:
-        summary = f"{report.files} documents ({report.chunks} passages) from `{docs}`"
-        if report.skipped:
-            summary += f"; {len(report.skipped)} skipped: {skipped}"
-        lines = [f"**Ready:** {summary}."] + [f"- {line}" for line in tiers.lines()]
-        lines.append("\nAsk a question, drop a document into the chat (it stays in this chat), or type `/stats`.")
-        lines.append("\nThe two models side by side: [workshop demo](/demo).")
-    return "\n".join(lines)
-
-
 @cl.set_chat_profiles
 async def chat_profiles(user=None, language=None) -> list[cl.ChatProfile]:
     """One profile: its description is the welcome (shown with the starters, which a message would hide)."""
-    turkish = str(language or "").lower().startswith("tr")
+    lang = language_of(language)
     try:
         parts = await RUNTIME.ready(timeout=WELCOME_WAIT_S)
-        description = welcome_text(turkish, parts.report, parts.tiers)
+        description = welcome(lang, SETTINGS.docs_dir, parts.report, parts.tiers.lines())
     except TimeoutError:
-        description = STARTING["tr" if turkish else "en"]
+        description = STARTING[lang]
     except RagError as err:
         description = f"**The assistant could not start:** {err}"
     return [cl.ChatProfile(name="Grounded Assistant", markdown_description=description, icon="/public/assistant.svg", starters=starter_list(language), default=True)]
@@ -313,7 +229,7 @@ async def on_message(message: cl.Message) -> None:
         await show_stats()
         return
     if question.lower() in ("/status", "/durum"):
-        await cl.Message(content=welcome_text(_turkish(), summary, tiers)).send()
+        await cl.Message(content=welcome("tr" if _turkish() else "en", settings.docs_dir, summary, tiers.lines())).send()
         return
     await answer(question, settings, index, tiers, overlay)
 
@@ -479,32 +395,14 @@ async def finish(msg: cl.Message, done: Done, lang: str) -> None:
 UPLOADS = UploadBudget(int(SETTINGS.max_uploads_mb * MB))
 
 
-def _read_and_add(overlay: Overlay, name: str, path: Path | None, content: bytes | None, count: int):
-    """Read an upload (Chainlit deletes its files later) and add it to the chat's overlay; blocking.
-
-    ``count``: documents the chat has. At its limit, only bytes already in the chat get through
-    (as a duplicate: nothing is added); refusals are ``LoadError``s whose reason says what to do.
-    """
-    if path is not None and path.stat().st_size > MAX_UPLOAD_BYTES:
-        raise LoadError(too_large(path.stat().st_size, MAX_UPLOAD_BYTES))
-    data = path.read_bytes() if path is not None else (content or b"")
-    if count >= MAX_UPLOADS_PER_SESSION and overlay.source_of(data) is None:
-        raise LoadError(f"this chat already has {count} documents (the limit). Start a new chat for more.")
-    return overlay.add_bytes(name, data, UPLOADS)
-
-
 async def add_upload(overlay: Overlay, element) -> None:
     name = Path(element.name or "upload").name
     count = int(cl.user_session.get("uploads") or 0)
-    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-        allowed = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        await cl.Message(content=f"`{name}` was not added: only {allowed} files can be added.").send()
-        return
     try:
-        path = Path(element.path) if element.path else None
+        source = Path(element.path) if element.path else (element.content or b"")
         started = asyncio.get_running_loop().time()
         # reading (up to RAG_MAX_FILE_MB) and parsing happen in a worker thread: other chats go on meanwhile
-        added = await asyncio.to_thread(_read_and_add, overlay, name, path, element.content, count)
+        added = await asyncio.to_thread(rag_add_upload, overlay, name, source, count, UPLOAD_RULES, UPLOADS)
         ms = (asyncio.get_running_loop().time() - started) * 1000
     except (LoadError, OSError) as err:
         await cl.Message(content=f"`{name}` was not added: {getattr(err, 'reason', err)}").send()

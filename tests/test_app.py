@@ -26,6 +26,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from unittest.mock import AsyncMock, Mock
 
@@ -419,7 +420,7 @@ async def test_all_chats_share_one_upload_budget_and_an_ended_chat_gives_its_sha
 async def test_the_same_file_at_the_chats_upload_limit_is_already_here_not_over_the_limit(
     app, runtime_env: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app, "MAX_UPLOADS_PER_SESSION", 1)
+    monkeypatch.setattr(app, "UPLOAD_RULES", replace(app.UPLOAD_RULES, per_chat=1))
     notes, again, other = tmp_path / "notes.md", tmp_path / "notes-copy.md", tmp_path / "other.md"
     notes.write_text(f"# Notes\n\n{FACT}\n", encoding="utf-8")
     again.write_bytes(notes.read_bytes())

@@ -19,7 +19,7 @@ from rag.errors import ConfigError, LoadError
 from rag.index import Index
 from rag.retrieval import search
 from rag.settings import load_settings
-from rag.uploads import MB, UploadBudget, UploadsFull, upload_cost
+from rag.uploads import MB, UploadBudget, UploadRules, UploadsFull, add_upload, upload_cost
 
 
 def body(n: int, words: int = 40) -> bytes:
@@ -181,3 +181,34 @@ def test_many_chats_adding_and_clearing_at_once_never_pass_the_limit(small_index
         assert budget.held(overlay._owner) == sum(upload_cost(cs, ts) for _, cs, ts in overlay._docs.values())
         overlay.clear()
     assert budget.used == 0
+
+
+# ---------------------------------------------------------------- one file dropped into a chat (add_upload)
+
+
+def test_add_upload_checks_format_and_size_before_reading(small_index: Index, tmp_path) -> None:
+    overlay = small_index.new_overlay()
+    rules = UploadRules(max_bytes=1000, per_chat=5)
+    with pytest.raises(LoadError, match=r"^only \.csv, .*\.md.* files can be added$"):
+        add_upload(overlay, "run.exe", b"MZ", 0, rules)
+    big = tmp_path / "big.md"
+    big.write_bytes(b"# Big\n\n" + b"word " * 400)  # 2,007 bytes
+    with pytest.raises(LoadError, match="too large .*the limit is .* MB, set RAG_MAX_FILE_MB to raise it"):
+        add_upload(overlay, "big.md", big, 0, rules)
+    assert overlay.sources == []
+
+
+def test_add_upload_at_the_chats_limit_lets_only_the_same_bytes_through(small_index: Index, tmp_path) -> None:
+    overlay = small_index.new_overlay()
+    budget = UploadBudget(10 * MB)
+    rules = UploadRules(per_chat=1)
+    first = tmp_path / "first.md"
+    first.write_bytes(body(1))
+    added = add_upload(overlay, "first.md", first, 0, rules, budget)
+    assert not added.duplicate and len(added) > 0 and budget.used > 0
+    again = add_upload(overlay, "copy.md", body(1), 1, rules, budget)  # at the limit, but already here
+    assert again.duplicate and again.source == "first.md"
+    with pytest.raises(LoadError, match=r"already has 1 documents \(the limit\)\. Start a new chat for more\."):
+        add_upload(overlay, "second.md", body(2), 1, rules, budget)
+    assert overlay.sources == ["first.md"]
+    assert search(small_index, "kw1q", 3, overlay=overlay).hits[0].source == "first.md"
