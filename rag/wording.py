@@ -38,6 +38,11 @@ TEXT = {
         "sources": "sources",
         "thinking": "Thinking",
         "thought": "Thought for {seconds:.1f} s",
+        "ready": "**Ready:** {summary}.",
+        "indexed": "{files} documents ({chunks} passages) from `{docs}`",
+        "skipped_files": "; {n} skipped: {reasons}",
+        "ask": "Ask a question, drop a document into the chat (it stays in this chat), or type `/stats`.",
+        "demo": "The two models side by side: [workshop demo](/demo).",
     },
     "tr": {
         "badges": {"slm": "🟢 SLM", "llm": "🔵 LLM", "extractive": "📄 Alıntı · belgelerin kendi sözleri"},
@@ -60,6 +65,11 @@ TEXT = {
         "sources": "kaynaklar",
         "thinking": "Düşünüyor",
         "thought": "{seconds:.1f} sn düşündü",
+        "ready": "**Hazır:** {summary}.",
+        "indexed": "`{docs}` klasöründen {files} belge ({chunks} bölüm)",
+        "skipped_files": "; {n} dosya atlandı: {reasons}",
+        "ask": "Bir soru sorun, sohbete bir belge bırakın (yalnızca bu sohbette kalır) ya da `/stats` yazın.",
+        "demo": "İki modeli yan yana karşılaştırmak için: [atölye demosu](/demo).",
     },
 }
 STARTING = {
@@ -90,19 +100,10 @@ def language_of(locale: str | None) -> str:
 
 def welcome(lang: str, docs: Path, report: IndexReport, tier_lines: Sequence[str]) -> str:
     """The welcome in ``lang``: documents indexed from ``docs`` (and the first five skipped, with why), each tier's line."""
-    skipped = "; ".join(f"`{s.source}`: {s.reason}" for s in report.skipped[:5])
-    if lang == "tr":
-        summary = f"`{docs}` klasöründen {report.files} belge ({report.chunks} bölüm)"
-        if report.skipped:
-            summary += f"; {len(report.skipped)} dosya atlandı: {skipped}"
-        lines = [f"**Hazır:** {summary}."] + [f"- {line}" for line in tier_lines]
-        lines.append("\nBir soru sorun, sohbete bir belge bırakın (yalnızca bu sohbette kalır) ya da `/stats` yazın.")
-        lines.append("\nİki modeli yan yana karşılaştırmak için: [atölye demosu](/demo).")
-    else:
-        summary = f"{report.files} documents ({report.chunks} passages) from `{docs}`"
-        if report.skipped:
-            summary += f"; {len(report.skipped)} skipped: {skipped}"
-        lines = [f"**Ready:** {summary}."] + [f"- {line}" for line in tier_lines]
-        lines.append("\nAsk a question, drop a document into the chat (it stays in this chat), or type `/stats`.")
-        lines.append("\nThe two models side by side: [workshop demo](/demo).")
-    return "\n".join(lines)
+    words = TEXT[lang]
+    summary = words["indexed"].format(files=report.files, chunks=report.chunks, docs=docs)
+    if report.skipped:
+        reasons = "; ".join(f"`{s.source}`: {s.reason}" for s in report.skipped[:5])
+        summary += words["skipped_files"].format(n=len(report.skipped), reasons=reasons)
+    lines = [words["ready"].format(summary=summary)] + [f"- {line}" for line in tier_lines]
+    return "\n".join([*lines, "", words["ask"], "", words["demo"]])
