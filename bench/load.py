@@ -18,37 +18,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from helpers import running_app  # noqa: E402
 from scripted_server import Script, ScriptedServer  # noqa: E402
+
+from rag.evaluation import percentile  # noqa: E402
 
 ASSISTANT = '.step[data-step-type="assistant_message"]'
 ANSWER = "Tokens in / out"  # the metrics table closes every answer
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))], 1)
 
 
 async def session(browser, url: str, n: int, turns: int, tmp: Path, delay: float, timings: list[float], problems: list[str]) -> None:
@@ -106,37 +94,22 @@ async def main_async(args: argparse.Namespace) -> dict:
     backend.default = Script(["Zebra quantum marmalade."], delay=args.delay)
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "CHAINLIT_")) and k != "FOUNDRY_LOCAL_ENDPOINT"}
-        env.update(RAG_CACHE_DIR=str(tmp / "cache"), RAG_DOCS_DIR=str(ROOT / "corpus"), RAG_HISTORY_DB="off",
-                   RAG_SLM_BASE_URL=backend.base_url, RAG_LLM_BASE_URL=backend.base_url)
-        port = free_port()
-        log = open(tmp / "chainlit.log", "wb")
-        app = subprocess.Popen([sys.executable, "-m", "chainlit", "run", str(ROOT / "app.py"), "--headless", "--port", str(port),
-                                "--host", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
+        settings = {"RAG_HISTORY_DB": "off", "RAG_SLM_BASE_URL": backend.base_url, "RAG_LLM_BASE_URL": backend.base_url}
         try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            timings: list[float] = []
-            problems: list[str] = []
-            started = time.perf_counter()
-            async with async_playwright() as p:
-                browser = await p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
-                results = await asyncio.gather(
-                    *(session(browser, url, n, args.turns, tmp, args.delay, timings, problems) for n in range(args.sessions)),
-                    return_exceptions=True,
-                )
-                await browser.close()
-            errors = [f"session {n}: {type(r).__name__}: {r}" for n, r in enumerate(results) if isinstance(r, BaseException)]
-            wall = time.perf_counter() - started
+            with running_app(tmp, startup_s=60, **settings) as (url, _):
+                timings: list[float] = []
+                problems: list[str] = []
+                started = time.perf_counter()
+                async with async_playwright() as p:
+                    browser = await p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
+                    results = await asyncio.gather(
+                        *(session(browser, url, n, args.turns, tmp, args.delay, timings, problems) for n in range(args.sessions)),
+                        return_exceptions=True,
+                    )
+                    await browser.close()
+                errors = [f"session {n}: {type(r).__name__}: {r}" for n, r in enumerate(results) if isinstance(r, BaseException)]
+                wall = time.perf_counter() - started
         finally:
-            app.terminate()
-            app.wait(timeout=15)
-            log.close()
             backend.stop()
         log_text = (tmp / "chainlit.log").read_text(errors="replace")
     if "Traceback" in log_text:
@@ -144,8 +117,8 @@ async def main_async(args: argparse.Namespace) -> dict:
     return {
         "sessions": args.sessions, "turns": args.turns, "backend_delay_s": args.delay,
         "turns_completed": len(timings), "errors": errors, "problems": problems,
-        "added_latency_p50_ms": pct(timings, 50) if timings else None,
-        "added_latency_p95_ms": pct(timings, 95) if timings else None,
+        "added_latency_p50_ms": percentile(timings, 50) if timings else None,
+        "added_latency_p95_ms": percentile(timings, 95) if timings else None,
         "added_latency_mean_ms": round(statistics.mean(timings), 1) if timings else None,
         "wall_s": round(wall, 1),
     }

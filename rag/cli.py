@@ -292,6 +292,7 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
     import statistics
 
     from rag.client import Finished, TierClient
+    from rag.evaluation import percentile
     from rag.prompts import Prompt
     from rag.tiers import open_tiers
 
@@ -325,18 +326,12 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
                 finally:
                     await client.aclose()
 
-                def pct(values: list[float], q: float) -> float | None:
-                    values = sorted(v for v in values if v is not None)
-                    if not values:
-                        return None
-                    return round(values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))], 1)
-
                 tps = [m.tokens_per_s for m in samples if m.tokens_per_s]
                 rows.append({
                     "model": name, "rounds": rounds, "stream": stream,
-                    "latency_p50_ms": pct([m.total_ms for m in samples], 50), "latency_p95_ms": pct([m.total_ms for m in samples], 95),
-                    "ttft_p50_ms": pct([m.ttft_ms for m in samples], 50), "ttft_p95_ms": pct([m.ttft_ms for m in samples], 95),
-                    "ttfa_p50_ms": pct([m.ttfa_ms for m in samples], 50), "ttfa_p95_ms": pct([m.ttfa_ms for m in samples], 95),
+                    "latency_p50_ms": percentile([m.total_ms for m in samples], 50), "latency_p95_ms": percentile([m.total_ms for m in samples], 95),
+                    "ttft_p50_ms": percentile([m.ttft_ms for m in samples], 50), "ttft_p95_ms": percentile([m.ttft_ms for m in samples], 95),
+                    "ttfa_p50_ms": percentile([m.ttfa_ms for m in samples], 50), "ttfa_p95_ms": percentile([m.ttfa_ms for m in samples], 95),
                     "tokens_per_s_median": round(statistics.median(tps), 2) if tps else None,
                     "completion_tokens_median": statistics.median([m.completion_tokens for m in samples]),
                     "reasoning_tokens_median": statistics.median([m.reasoning_tokens for m in samples]),

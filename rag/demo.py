@@ -49,7 +49,6 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.chunking import Chunk
 from rag.client import Delta, Finished, TierClient
 from rag.errors import RagError
 from rag.metrics import TierMetrics

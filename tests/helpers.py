@@ -1,11 +1,21 @@
-"""Helpers shared by several test modules: a clean environment for subprocesses, the CLI, canned answers."""
+"""Helpers shared by several test modules and the benchmarks: a clean environment for subprocesses, the CLI,
+the app as a real ``chainlit run`` process, canned answers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
+
+from rag.embedded import free_port  # re-exported: a port nothing listens on, for tests and benchmarks
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # An answer the SLM could give to "What port does Ollama listen on?" that the policy lets stand:
 # every number, name and word of it is in the passage that question retrieves (corpus/03-model-backends.md,
@@ -36,3 +46,65 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def rag(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``python -m rag ARGS`` in a subprocess."""
     return subprocess.run([sys.executable, "-m", "rag", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@contextlib.contextmanager
+def running_app(tmp: Path, startup_s: float = 60, root: Path = ROOT, **settings: str) -> Iterator[tuple[str, Path]]:
+    """``chainlit run app.py`` on a free port of 127.0.0.1: yields (its URL, its log file); stopped on exit.
+
+    The environment has no ``RAG_*``, ``CHAINLIT_*``, ``FOUNDRY_LOCAL_ENDPOINT`` or ``COMPARE_PROMPT`` of
+    the caller's: the docs are ``corpus/``, the cache is under ``tmp``, then ``settings``. ``root``: the
+    checkout whose app (and ``rag``) runs, e.g. an older commit's worktree for a before/after benchmark. Raises
+    ``RuntimeError`` with the end of the log when the app exits or does not answer ``/health`` within
+    ``startup_s`` seconds.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "CHAINLIT_")) and k not in ("FOUNDRY_LOCAL_ENDPOINT", "COMPARE_PROMPT")}
+    env.update(RAG_CACHE_DIR=str(tmp / "cache"), RAG_DOCS_DIR=str(ROOT / "corpus"), **settings)
+    if root != ROOT:
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
+    port = free_port()
+    log_path = tmp / "chainlit.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "chainlit", "run", str(root / "app.py"), "--headless", "--port", str(port), "--host", "127.0.0.1"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"chainlit exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"chainlit did not answer /health within {startup_s:g} s:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        yield url, log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def assert_app_log_clean(log_path: Path, request) -> None:
+    """The shared app's log holds no ERROR line or traceback; called by a module's last test that uses ``app_server``.
+
+    ``request``: that test's pytest ``FixtureRequest``. Fails too when a later test of the same module uses
+    ``app_server`` (its errors would go unchecked): a handler that raised is logged even when the page looked fine.
+    """
+    items = request.session.items
+    later = [
+        i.nodeid for i in items[items.index(request.node) + 1:]
+        if i.path == request.node.path and "app_server" in getattr(i, "fixturenames", ())
+    ]
+    assert not later, f"these tests use the shared app after its log was checked; move them above this test: {later}"
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    problems = [line for line in log.splitlines() if " - ERROR - " in line or line.startswith("Traceback")]
+    assert not problems, "\n".join(problems[:20]) + "\n\n" + log[-3000:]

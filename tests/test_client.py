@@ -24,11 +24,11 @@ Ollama, llama.cpp and vLLM document it.
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import httpx
 import pytest
+from helpers import free_port
 from scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
 from rag.client import USE_CONFIG, Delta, Finished, TierClient, TierConfig
@@ -62,10 +62,7 @@ async def collect(cfg: TierConfig, prompt: Prompt = PROMPT) -> tuple[list[Delta 
 
 def dead_url() -> str:
     """A base URL on a port that nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 @pytest.mark.asyncio

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,7 +27,8 @@ import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
-from scripted_server import Script, ScriptedServer, chunked, reasoning_script
+from helpers import free_port
+from scripted_server import Script, ScriptedServer, reasoning_script
 
 from rag.client import Delta, Finished, TierClient, TierConfig
 from rag.demo import COMPARE_PROMPT, KEEPALIVE, ROUTE_PREFIX, WireEvent, demo_prompt, demo_router, encode, metrics_data, mount, plotly_js, wire_event
@@ -128,16 +128,10 @@ def test_the_default_prompt_is_rag_compares() -> None:
 # ------------------------------------------------------------------ the endpoints, over HTTP
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[str]:
     """``app`` under uvicorn on 127.0.0.1, in this event loop; yields its URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="error", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="error", lifespan="off"))
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10
     while not server.started:
@@ -295,7 +289,7 @@ async def test_a_tier_that_is_down_says_why_and_what_to_set_while_the_other_runs
 async def test_a_tier_that_fails_during_the_pass_reports_its_error_and_the_other_completes(demo: Demo, scripted: ScriptedServer, fault: str) -> None:
     tiers = demo.runtime["value"].tiers
     if fault == "refused":
-        dead = tier_client("llm", f"http://127.0.0.1:{_free_port()}/v1", LLM)  # nothing listens there
+        dead = tier_client("llm", f"http://127.0.0.1:{free_port()}/v1", LLM)  # nothing listens there
         demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(tiers.slm, dead, tiers.statuses))
     elif fault == "http-500":
         scripted.enqueue(LLM, Script(status=500), Script(status=500))  # the SDK retries a 5xx once

@@ -14,14 +14,9 @@ started here.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from scripted_server import Script, ScriptedServer, chunked
-from helpers import FACT, GROUNDED_OLLAMA, LLM_OLLAMA
+from helpers import FACT, GROUNDED_OLLAMA, LLM_OLLAMA, assert_app_log_clean, running_app
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 expect = playwright_sync.expect
@@ -55,52 +50,10 @@ if not CHROMIUM.exists():
 # ------------------------------------------------------------------ fixtures
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _run_app(tmp: Path, **settings: str) -> Iterator[tuple[str, Path]]:
-    """``chainlit run app.py`` on a free port with these RAG_* settings: (its URL, its log file)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "CHAINLIT_")) and k != "FOUNDRY_LOCAL_ENDPOINT"}
-    env.update(RAG_CACHE_DIR=str(tmp / "cache"), RAG_DOCS_DIR=str(ROOT / "corpus"), **settings)
-    port = _free_port()
-    log_path = tmp / "chainlit.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "chainlit", "run", str(ROOT / "app.py"), "--headless", "--port", str(port), "--host", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"chainlit exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"chainlit did not answer /health within 60 s:\n{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        yield url, log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def app_server(scripted_server: ScriptedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """The app with both tiers on the scripted server; stopped after the module."""
-    with _run_app(tmp_path_factory.mktemp("e2e-app"), RAG_SLM_BASE_URL=scripted_server.base_url, RAG_LLM_BASE_URL=scripted_server.base_url) as running:
+    with running_app(tmp_path_factory.mktemp("e2e-app"), RAG_SLM_BASE_URL=scripted_server.base_url, RAG_LLM_BASE_URL=scripted_server.base_url) as running:
         yield running
 
 
@@ -427,16 +380,8 @@ def test_document_and_model_html_never_runs_in_the_browser(open_chat, backend: S
 
 
 def test_the_app_logged_no_errors(app_server: tuple[str, Path], request: pytest.FixtureRequest) -> None:
-    """After every test of the shared app: a handler that raised would be logged even when the page looked fine.
-
-    Checks that it does run after all of them (a test added below it would go unchecked).
-    """
-    items = request.session.items
-    later = [i.nodeid for i in items[items.index(request.node) + 1:] if "app_server" in getattr(i, "fixturenames", ())]
-    assert not later, f"these tests use the shared app after its log was checked; move them above this test: {later}"
-    log = app_server[1].read_text(encoding="utf-8", errors="replace")
-    problems = [line for line in log.splitlines() if " - ERROR - " in line or line.startswith("Traceback")]
-    assert not problems, "\n".join(problems[:20]) + "\n\n" + log[-3000:]
+    """After every test of the shared app: a handler that raised would be logged even when the page looked fine."""
+    assert_app_log_clean(app_server[1], request)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python[server] is not installed")
@@ -446,7 +391,7 @@ def test_one_real_turn_on_the_embedded_model(browser, tmp_path: Path) -> None:
     Tests that run an app of their own come last in this module: a Chainlit app deletes
     ``<app root>/.files`` when it stops, which the module's shared app uses for uploads.
     """
-    with _run_app(tmp_path) as (url, log_path):
+    with running_app(tmp_path) as (url, log_path):
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(TIMEOUT)
         page = context.new_page()
@@ -466,7 +411,7 @@ def test_one_real_turn_on_the_embedded_model(browser, tmp_path: Path) -> None:
 
 def test_login_when_users_are_configured(browser, tmp_path: Path) -> None:
     """RAG_AUTH_USERS turns login on: a wrong password gets nothing, anonymous uploads are refused."""
-    with _run_app(tmp_path, RAG_AUTH_USERS="alice:wonderland", RAG_SLM_BASE_URL="http://127.0.0.1:9/v1", RAG_HISTORY_DB="off") as (url, _):
+    with running_app(tmp_path, RAG_AUTH_USERS="alice:wonderland", RAG_SLM_BASE_URL="http://127.0.0.1:9/v1", RAG_HISTORY_DB="off") as (url, _):
         refused = httpx.post(f"{url}/project/file", params={"session_id": "anonymous"},
                              files={"file": ("a.md", b"# A\n\nsecret", "text/markdown")}, timeout=10)
         assert refused.status_code == 401

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import pytest_asyncio
+from helpers import free_port
 from scripted_server import Script, ScriptedServer
 
 from rag.client import TierClient, TierConfig
@@ -49,9 +50,7 @@ QUOTE = "> Foundry Local listens on port 5273 by default. [Source 1]"
 
 def dead_url() -> str:
     """A base URL on a port that nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 @pytest.fixture

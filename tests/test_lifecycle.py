@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,17 +25,12 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from helpers import free_port
 
 if importlib.util.find_spec("llama_cpp") is None:
     pytest.skip("llama-cpp-python[server] is not installed (pip install -e '.[test]')", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _llama_servers(pid: int) -> list[int]:
@@ -91,7 +85,7 @@ def app(tmp_path: Path) -> Iterator[App]:
     shutil.copy(ROOT / "chainlit.md", root / "chainlit.md")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "CHAINLIT_")) and k != "FOUNDRY_LOCAL_ENDPOINT"}
     env.update(RAG_CACHE_DIR=str(tmp_path / "cache"), RAG_DOCS_DIR=str(ROOT / "corpus"), RAG_HISTORY_DB="off")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "chainlit.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -156,7 +150,7 @@ def test_a_bad_setting_stops_the_app_with_the_variables_name(tmp_path: Path, var
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "CHAINLIT_"))}
     env.update(RAG_CACHE_DIR=str(tmp_path / "cache"), RAG_DOCS_DIR=str(ROOT / "corpus"), **{variable: value})
     out = subprocess.run(
-        [sys.executable, "-m", "chainlit", "run", str(ROOT / "app.py"), "--headless", "--port", str(_free_port()), "--host", "127.0.0.1"],
+        [sys.executable, "-m", "chainlit", "run", str(ROOT / "app.py"), "--headless", "--port", str(free_port()), "--host", "127.0.0.1"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode != 0
