@@ -28,15 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import running_app  # noqa: E402
+from helpers import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
 from scripted_server import Script, ScriptedServer  # noqa: E402
 
 from rag.evaluation import percentile  # noqa: E402
 
 ASSISTANT = '.step[data-step-type="assistant_message"]'
 ANSWER = "Tokens in / out"  # the metrics table closes every answer
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 async def session(browser, url: str, n: int, turns: int, tmp: Path, delay: float, timings: list[float], problems: list[str]) -> None:
@@ -101,7 +99,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                 problems: list[str] = []
                 started = time.perf_counter()
                 async with async_playwright() as p:
-                    browser = await p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
+                    browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
                     results = await asyncio.gather(
                         *(session(browser, url, n, args.turns, tmp, args.delay, timings, problems) for n in range(args.sessions)),
                         return_exceptions=True,

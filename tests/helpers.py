@@ -16,6 +16,11 @@ import httpx
 from rag.embedded import free_port  # re-exported: a port nothing listens on, for tests and benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's: the browser tests and benchmarks drive it through Playwright
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
 
 # An answer the SLM could give to "What port does Ollama listen on?" that the policy lets stand:
 # every number, name and word of it is in the passage that question retrieves (corpus/03-model-backends.md,
@@ -91,6 +96,19 @@ def running_app(tmp: Path, startup_s: float = 60, root: Path = ROOT, **settings:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """A headless Playwright ``Browser`` on Debian's chromium (``CHROMIUM``), closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def assert_app_log_clean(log_path: Path, request) -> None:

@@ -24,19 +24,14 @@ from pathlib import Path
 import httpx
 import pytest
 from scripted_server import Script, ScriptedServer, chunked
-from helpers import FACT, GROUNDED_OLLAMA, LLM_OLLAMA, assert_app_log_clean, running_app
+from helpers import CHROMIUM, FACT, GROUNDED_OLLAMA, LLM_OLLAMA, assert_app_log_clean, chromium, running_app
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 expect = playwright_sync.expect
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 TR_TRANSLATION = ROOT / ".chainlit" / "translations" / "tr-TR.json"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"
 TIMEOUT = 30_000  # ms, for anything the app or the browser does
@@ -64,12 +59,8 @@ def app_url(app_server: tuple[str, Path]) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture

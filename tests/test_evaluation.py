@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from scripted_server import Script, ScriptedServer
-from helpers import clean_env, rag
+from helpers import CHROMIUM, chromium, clean_env, rag
 
 from rag.errors import ConfigError
 from rag.evalrun import docs_for, run_eval
@@ -783,32 +783,23 @@ def test_cli_eval_bad_qa_line(tmp_path: Path, eval_docs: Path) -> None:
 
 def test_report_html_renders_offline_in_chromium(tmp_path: Path) -> None:
     """The report opens from disk with the network cut: every chart is drawn by the inlined plotly.js."""
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
+    if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)")
-    from playwright.sync_api import sync_playwright
 
     _, html_path = write_report(full_report(), tmp_path / "out")
     shots = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(chromium), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        try:
-            context = browser.new_context(offline=True, viewport={"width": 1200, "height": 1600})
-            page = context.new_page()
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(html_path.as_uri())
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=20_000)
-            assert page.locator(".js-plotly-plot").count() == 6
-            assert page.evaluate("typeof window.Plotly") == "object"
-            assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
-            page.screenshot(path=str(shots / "eval-report.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context(offline=True, viewport={"width": 1200, "height": 1600})
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(html_path.as_uri())
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=20_000)
+        assert page.locator(".js-plotly-plot").count() == 6
+        assert page.evaluate("typeof window.Plotly") == "object"
+        assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+        page.screenshot(path=str(shots / "eval-report.png"), full_page=True)
 
 
 def test_the_coverage_judgement_is_scored_on_both_kinds_of_question() -> None:
