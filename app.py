@@ -28,7 +28,6 @@ import math
 import os
 import secrets
 import time
-from pathlib import Path
 
 import chainlit as cl
 from chainlit.config import config as chainlit_config
@@ -36,10 +35,11 @@ from chainlit.auth import get_current_user
 from chainlit.server import app as chainlit_server
 from chainlit.input_widget import Select, Slider, Switch
 
+from rag import chat as rag_chat
 from rag.charts import TIER_LABELS, latency_figure, metrics_table, session_figure, session_table
 from rag.client import REASONING_EFFORTS
 from rag.demo import demo_router, mount as mount_demo
-from rag.errors import ConfigError, LoadError, RagError
+from rag.errors import ConfigError, RagError
 from rag.index import Index, IndexReport, Overlay
 from rag.metrics import SessionStats
 from rag.pipeline import Assistant, Done, Escalation, Retrieved, Thinking, TierEnd, TierStart, Token
@@ -48,7 +48,6 @@ from rag.settings import Settings, load_settings
 from rag.runtime import Runtime
 from rag.tiers import Tiers, assistant_config
 from rag.uploads import MB, UploadBudget, UploadRules
-from rag.uploads import add_upload as rag_add_upload
 from rag.wording import STARTERS, STARTING, TEXT, language_of, welcome
 
 log = logging.getLogger("rag.app")
@@ -396,23 +395,7 @@ UPLOADS = UploadBudget(int(SETTINGS.max_uploads_mb * MB))
 
 
 async def add_upload(overlay: Overlay, element) -> None:
-    name = Path(element.name or "upload").name
-    count = int(cl.user_session.get("uploads") or 0)
-    try:
-        source = Path(element.path) if element.path else (element.content or b"")
-        started = asyncio.get_running_loop().time()
-        # reading (up to RAG_MAX_FILE_MB) and parsing happen in a worker thread: other chats go on meanwhile
-        added = await asyncio.to_thread(rag_add_upload, overlay, name, source, count, UPLOAD_RULES, UPLOADS)
-        ms = (asyncio.get_running_loop().time() - started) * 1000
-    except (LoadError, OSError) as err:
-        await cl.Message(content=f"`{name}` was not added: {getattr(err, 'reason', err)}").send()
-        return
-    if added.duplicate:  # the same bytes again: nothing added, nothing counted
-        await cl.Message(content=f"`{name}` is already in this chat (as `{added.source}`): not added again.").send()
-        return
-    cl.user_session.set("uploads", count + 1)
-    renamed = f" as `{added.source}` (a different `{added.requested}` is already here)" if added.renamed else ""
-    await cl.Message(content=f"📎 Added `{name}` to this chat{renamed}: {len(added)} passages in {ms:.0f} ms.").send()
+    await rag_chat.add_upload(overlay, element, UPLOAD_RULES, UPLOADS)
 
 
 @cl.on_chat_end
