@@ -79,28 +79,87 @@ def index(docs: Path | None, no_cache: bool, as_json: bool) -> None:
 @click.argument("query", required=False)
 @_docs_option
 @click.option("--k", "k", type=click.IntRange(1, 100), default=None, help="Number of hits (default: RAG_TOP_K, 5).")
-@click.option("--queries", type=click.File("r", encoding="utf-8"), default=None, help="File with one query per line; prints one result per line.")
+@click.option(
+    "--queries", type=click.File("r", encoding="utf-8"), default=None,
+    help='File with one query per line: plain text, or a JSON object {"question": str, "history": '
+    '[{"question": str, "answer": str}, ...]} (a follow-up, searched with its conversation); prints one result per line.',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits (one line per query).")
 def search_command(query: str | None, docs: Path | None, k: int | None, queries, as_json: bool) -> None:
-    """Print the passages that best match QUERY."""
+    """Print the passages that best match QUERY.
+
+    A --queries line that is not valid (bad JSON, no "question") is reported on
+    stderr with its line number and printed as an empty result (``[]`` with
+    --json), so every input line still has its output line; the exit code is 1
+    when any line was bad.
+    """
+    from rag.followup import resolve
+
     if (query is None) == (queries is None):
         raise click.UsageError('Give a QUERY or --queries FILE (one of the two), e.g. rag search "how do I start?"')
     settings = _settings(docs)
     k = k or settings.top_k
     index, _ = _open(settings)
-    texts = [query] if query is not None else [line.rstrip("\n") for line in queries]
-    for text in texts:
-        if not text.strip():
+    lines = [query] if query is not None else [line.rstrip("\n") for line in queries]
+    bad = 0
+    for number, line in enumerate(lines, 1):
+        try:
+            question, history = parse_query_line(line) if queries is not None else (line, [])
+        except ValueError as err:
+            bad += 1
+            click.echo(f"error: --queries line {number}: {err}", err=True)
+            click.echo("[]" if as_json else f"(line {number} skipped: {err})")
+            continue
+        if not question.strip():
             if as_json:
                 click.echo("[]")
             else:
                 click.echo("(empty query: nothing to search)")
             continue
-        result = search(index, text, k, language=settings.language, min_coverage=settings.min_coverage)
+        history = fit_history(history, settings.history_tokens)
+        followup = resolve(question, history)
+        result = search(index, question, k, language=settings.language, min_coverage=settings.min_coverage, context=followup.carries)
         if as_json:
             click.echo(json.dumps([h.to_json() for h in result.hits], ensure_ascii=False))
         else:
             _print_result(result)
+    if bad:
+        sys.exit(1)
+
+
+def parse_query_line(line: str) -> tuple[str, list]:
+    """One ``--queries`` line -> ``(question, history)``: plain text, or a JSON object with a history.
+
+    Raises ``ValueError`` saying what is wrong (not JSON, no "question", a
+    history entry without a question).
+    """
+    from rag.prompts import Turn
+
+    if not line.lstrip().startswith("{"):
+        return line, []
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"not valid JSON ({err.msg} at column {err.colno}); write plain text or a JSON object") from None
+    if not isinstance(data, dict) or not isinstance(data.get("question"), str):
+        raise ValueError('a JSON line needs a "question" string, e.g. {"question": "and its port?", "history": []}')
+    history = data.get("history", [])
+    if not isinstance(history, list):
+        raise ValueError('"history" must be a list of {"question": str, "answer": str}')
+    turns = []
+    for n, entry in enumerate(history, 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("question"), str):
+            raise ValueError(f'history entry {n} needs a "question" string')
+        answer = entry.get("answer", "")
+        turns.append(Turn(entry["question"], answer if isinstance(answer, str) else ""))
+    return data["question"], turns
+
+
+def fit_history(history: list, budget: int) -> list:
+    """The most recent turns within ``budget`` tokens, oldest first (the pipeline's rule)."""
+    from rag.pipeline import fit_history as fit
+
+    return fit(history, budget)
 
 
 def _print_result(result: SearchResult) -> None:

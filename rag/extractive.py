@@ -34,6 +34,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from rag.followup import QUESTION_WEIGHT
 from rag.analysis import Analyzer
 from rag.bm25 import Stats
 from rag.formats.canonical import closes_fence, is_delimiter_row, match_heading
@@ -59,6 +60,8 @@ RELATIVE_SCORE = 0.6
 VERIFIER_SCORE = 0.5
 # A later passage weighs less: retrieval ranked it lower (score / (1 + HIT_DISCOUNT * rank index)).
 HIT_DISCOUNT = 0.25
+# a subject term carried from an earlier question counts as much as it does in the search (rag.followup)
+SUBJECT_WEIGHT = QUESTION_WEIGHT
 # A sentence ending with a colon brings the list it introduces, up to this many items.
 LIST_ITEMS = 5
 # A draft longer than this is a sentence, not a phrase to verify.
@@ -221,12 +224,17 @@ def extract_answer(
     max_hits: int = 3,
     terms_by_lang: Mapping[str, Sequence[str]] | None = None,
     draft: str = "",
+    subject_by_lang: Mapping[str, Sequence[str]] | None = None,
 ) -> Extract:
     """The best ``max_units`` units of the top ``max_hits`` passages, cited, for a question in ``lang``.
 
     ``question_terms`` are the question's terms in its own language (``SearchResult.terms``);
     ``terms_by_lang`` its terms per document language (``SearchResult.terms_by_lang``), used
-    for each passage in the language it was analyzed in (``Hit.lang``). ``draft`` is the small
+    for each passage in the language it was analyzed in (``Hit.lang``). ``subject_by_lang``: the
+    subject terms a follow-up carried from earlier questions (``SearchResult.subject_terms``),
+    which count ``SUBJECT_WEIGHT`` of a question term: after "How do I install Ollama?", "and
+    what port does it use?" wants the sentence with Ollama's port, not the one about installing
+    it. ``draft`` is the small
     model's answer: a short phrase of it that a relevant unit holds word for word leads the
     answer. A chosen sentence that ends with a colon ("run this:") brings the unit after it,
     or the list it introduces (up to ``LIST_ITEMS`` items).
@@ -238,8 +246,10 @@ def extract_answer(
     candidates: list[_Candidate] = []
     for h, hit_units in enumerate(per_hit):
         hit_lang = hits[h].lang
-        wanted = set((terms_by_lang or {}).get(hit_lang) or question_terms)
-        weight = {t: max(stats.idf(t), 0.01) for t in wanted}
+        own = set((terms_by_lang or {}).get(hit_lang) or question_terms)
+        subject = set((subject_by_lang or {}).get(hit_lang, ())) - own
+        wanted = own | subject
+        weight = {t: max(stats.idf(t), 0.01) * (SUBJECT_WEIGHT if t in subject else 1.0) for t in wanted}
         for u, unit in enumerate(hit_units):
             found = set(analyzer.content_terms(_plain(unit), hit_lang))
             if unit.lead:  # a section's opening paragraph is about its heading

@@ -43,6 +43,7 @@ from rag.supervisor import Supervisor
 from rag.errors import BackendStatusError, BackendTimeout, ReasoningBudgetExhausted
 from rag.escalation import Policy, assess, decide, support
 from rag.extractive import extract_answer
+from rag.followup import resolve
 from rag.index import Index, Overlay
 from rag.metrics import Prices, TierMetrics, TurnMetrics
 from rag.prompts import Turn, build_prompt, is_refusal, refine_prompt
@@ -59,6 +60,7 @@ __all__ = [
     "Thinking",
     "TierStart",
     "Token",
+    "fit_history",
 ]
 
 
@@ -227,14 +229,17 @@ class Assistant:
             question = question[:MAX_QUESTION_CHARS]
 
         # CPU work runs in a worker thread, so other chats' turns and page loads are not held up meanwhile
-        result = await asyncio.to_thread(search, self.index, question, cfg.top_k, overlay, cfg.language, cfg.min_coverage)
+        recent = await asyncio.to_thread(fit_history, history, cfg.history_tokens)  # tiktoken counts: once, not per prompt
+        followup = resolve(question, recent)  # a follow-up carries its subject from the turns before (rag.followup)
+        result = await asyncio.to_thread(
+            search, self.index, question, cfg.top_k, overlay, cfg.language, cfg.min_coverage, followup.carries,
+        )
         turn.retrieval_ms = result.elapsed_ms
         yield Retrieved(result)
         lang = result.lang if cfg.language == "auto" else cfg.language
         prep_start = time.perf_counter()
         hits = result.hits
         covered = result.confidence.covered
-        recent = await asyncio.to_thread(_fit_history, history, cfg.history_tokens)  # tiktoken counts: once, not per prompt
         slm_prompt = build_prompt(question, hits[: cfg.slm_sources], lang, recent)
         full_prompt = build_prompt(question, hits, lang, recent)
         source_texts = [h.text for h in hits]
@@ -279,10 +284,11 @@ class Assistant:
                 break
             retry = "the embedded model server was restarted after a crash"
         outcome = await asyncio.to_thread(  # stemming and regexes over every passage: off the event loop
-            assess, question, slm_text, source_texts, self.index.analyzer, lang, covered, is_refusal(slm_text), slm_failed, slm_budget,
+            assess, result.searched or question, slm_text, source_texts, self.index.analyzer, lang, covered, is_refusal(slm_text),
+            slm_failed, slm_budget,
         )
         forced = escalate == "always"
-        reasons = decide(policy, question, outcome, forced=forced, lang=lang)
+        reasons = decide(policy, result.searched or question, outcome, forced=forced, lang=lang)
         if self.slm is None and policy.escalate != "never" and "error" not in reasons:
             reasons.insert(0, "error")
         if not reasons:
@@ -329,6 +335,7 @@ class Assistant:
                         extract_answer, result.terms, hits, self.index.analyzer,
                         self.index.stats if overlay is None else overlay.view().stats, lang, covered,
                         terms_by_lang=result.terms_by_lang,
+                        subject_by_lang=result.subject_terms,  # a follow-up's carried subject, at a lower weight
                         draft="" if slm_failed or "short" in reasons else slm_text,  # a complete SLM answer may lead, verified by a quote
                     )
                 )
@@ -401,8 +408,11 @@ def _word_pieces(text: str) -> list[str]:
     return pieces
 
 
-def _fit_history(history: Sequence[Turn], budget: int) -> list[Turn]:
-    """The most recent turns that fit in ``budget`` tokens, oldest first."""
+def fit_history(history: Sequence[Turn], budget: int) -> list[Turn]:
+    """The most recent turns that fit in ``budget`` tokens (tiktoken's count of question and answer), oldest first.
+
+    An over-long history is cut oldest first; a single turn over the budget is left out with all before it.
+    """
     kept: list[Turn] = []
     used = 0
     for turn in reversed(history):

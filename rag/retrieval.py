@@ -24,7 +24,9 @@ Two things beyond ranking:
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +34,8 @@ import numpy as np
 from rag.analysis import detect_language, fold, words
 from rag.bm25 import Stats, score_segments, top_k
 from rag.chunking import Chunk
-from rag.confidence import judge_coverage
+from rag.confidence import judge_coverage, name_like_words
+from rag.followup import Carry
 from rag.index import LANG_CODES, Index, Overlay
 from rag.normalize import normalize_text
 from rag.rerank import rerank
@@ -47,6 +50,16 @@ _DUPLICATE_CONTAINMENT = 0.8
 # cut to Turkish prefixes, say) is less certain than one in the question's own language:
 # it counts half.
 CROSS_LANGUAGE_WEIGHT = 0.5
+# A follow-up carries at most this many subject terms from each earlier text (rag.followup): its rarest ones,
+# by idf, not already in the question; a term in more than half the documents is no subject.
+SUBJECT_TERMS = 4
+# A name among them ("Ollama", "sample 06": what "it" stands for) counts this many times the text's weight; the
+# earlier question's other words (its action or aspect: "install") count the weight itself.
+NAME_FACTOR = 2.0
+# A passage holding none of the follow-up's own words gets this share of what those other words and the earlier
+# answer's terms add: they find the passage of the last answer again, and "what port does it use?" after "How do
+# I install Ollama?" wants Ollama's port, not the install section. Names are not cut: "And for .NET?" is all name.
+UNMATCHED_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,18 @@ class SearchResult:
     confidence: Confidence
     elapsed_ms: float
     terms_by_lang: dict[str, list[str]] = field(default_factory=dict)  # the question's terms, per document language
+    # the question as resolved: plus the subject words a follow-up carried from earlier questions
+    # ("Can I pin it instead? (Foundry, Local, port)"), what coverage and the escalation checks read;
+    # equal to ``query`` when nothing was carried
+    searched: str = ""
+    carried: list[str] = field(default_factory=list)  # every word carried into the search, from questions and answers
+    # the subject terms carried from earlier questions, per document language (what an extract must also match)
+    subject_terms: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def resolved(self) -> bool:
+        """Did the search carry words from earlier turns?"""
+        return bool(self.carried)
 
 
 def search(
@@ -111,8 +136,15 @@ def search(
     overlay: Overlay | None = None,
     language: str = "auto",
     min_coverage: float = DEFAULT_MIN_COVERAGE,
+    context: Sequence[Carry] = (),
 ) -> SearchResult:
-    """The ``k`` best distinct chunks for ``query`` (base + ``overlay``), with the confidence judgement."""
+    """The ``k`` best distinct chunks for ``query`` (base + ``overlay``), with the confidence judgement.
+
+    ``context``: earlier turns' texts to carry subject terms from, each at its
+    weight (``rag.followup.resolve``): per text, its ``SUBJECT_TERMS`` rarest
+    terms not in the question are added to the BM25 query at that weight. The
+    coverage judgement then reads the question with those words.
+    """
     started = time.perf_counter()
     query = normalize_text(query)
     lang = language if language != "auto" else detect_language(query, default=index.main_language)
@@ -132,6 +164,18 @@ def search(
     else:
         weights = {LANG_CODES[other]: 1.0 if other == lang else CROSS_LANGUAGE_WEIGHT for other in by_lang}
         per_segment = score_segments(stats, {LANG_CODES[other]: terms for other, terms in by_lang.items()}, row_langs, weights)
+    carried = _carry(index, stats, by_lang, lang, row_langs, context, [len(x) for x in per_segment]) if context else None
+    if carried is not None:  # aspects and earlier answers add less to a passage with none of the question's own words
+        matched_any = any(bool(np.any(own > 0)) for own in per_segment)
+        per_segment = [
+            own + names + np.where((own > 0) | (not matched_any), others, UNMATCHED_WEIGHT * others)
+            for own, names, others in zip(per_segment, carried.names, carried.others)
+        ]
+    subject_words = carried.subject_words if carried is not None else []
+    # the coverage judgement reads a dependent question with the subject its earlier questions named (not what
+    # the earlier answers said: the passage for "and its port?" need not repeat how the thing was installed);
+    # a question with no cue is judged on its own words (a topic switch must not need the old subject)
+    searched = f"{query} ({', '.join(subject_words)})" if subject_words else query
     scores = np.concatenate(per_segment) if len(per_segment) > 1 else per_segment[0]
     offsets = np.cumsum([0] + [len(s) for s in per_segment])
 
@@ -154,9 +198,96 @@ def search(
         hits.append(Hit(len(hits) + 1, score, chunk, "docs" if seg == 0 else "upload", langs_of[seg][local]))
         if len(hits) == k:
             break
-    confidence = _confidence(query, lang, hits, top_local, index, stats, shares, min_coverage)
+    confidence = _confidence(searched, lang, hits, top_local, index, stats, shares, min_coverage)
     terms = by_lang.get(lang) or next(iter(by_lang.values()))
-    return SearchResult(query, lang, terms, hits, confidence, (time.perf_counter() - started) * 1000, by_lang)
+    return SearchResult(
+        query, lang, terms, hits, confidence, (time.perf_counter() - started) * 1000, by_lang, searched,
+        carried.words if carried else [], carried.subject_terms if carried else {},
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Carried:
+    names: list[np.ndarray]  # the weighted BM25 scores of the names carried from earlier questions, per segment
+    others: list[np.ndarray]  # ... of the other words carried from earlier questions and answers
+    words: list[str]  # every word carried, as written in the earlier turns
+    subject_words: list[str]  # those from earlier questions the question surely depends on
+    subject_terms: dict[str, list[str]]  # their terms, per document language
+
+
+def _carry(
+    index: Index, stats: Stats, by_lang: dict[str, list[str]], lang: str, row_langs: list[np.ndarray],
+    context: Sequence[Carry], sizes: list[int],
+) -> _Carried:
+    """The scores that a follow-up's carried subject adds (``rag.followup``): per earlier text, its
+    ``SUBJECT_TERMS`` rarest terms, names at ``NAME_FACTOR`` times the text's weight, other words at the weight.
+
+    After "How do I install Ollama?", "what port does it use?" is about Ollama, not about installing.
+    """
+    by_kind = {"name": [np.zeros(n) for n in sizes], "other": [np.zeros(n) for n in sizes]}
+    words_: list[str] = []
+    subject_words: list[str] = []
+    subject_terms: dict[str, list[str]] = {}
+    own = {term for terms in by_lang.values() for term in terms}
+    for carry in context:
+        subject = {other: _subject_terms(index, stats, carry.text, other, own, carry.role == "answer") for other in by_lang}
+        names = {other: set(index.analyzer.query_terms(" ".join(name_like_words(carry.text)), other)) for other in by_lang}
+        depends = carry.role == "question" and not carry.spread  # a question that surely depends on it
+        if depends:  # for the judgement: its subject words, and its names even where no document has them
+            for word in _words_for(index, carry.text, lang, set(subject.get(lang, ())) | names.get(lang, set())):
+                if word not in subject_words:
+                    subject_words.append(word)
+        if not any(subject.values()):
+            continue
+        weight = carry.weight / (max(len(terms) for terms in subject.values()) if carry.spread else 1)
+        for is_name in (True, False):
+            kind = "name" if is_name and carry.role == "question" else "other"  # an answer's names are no referent
+            scores, factor = by_kind[kind], NAME_FACTOR if kind == "name" else 1.0
+            group = {other: [t for t in terms if (t in names[other]) == is_name] for other, terms in subject.items()}
+            if not any(group.values()):
+                continue
+            if len(by_lang) == 1:
+                extra = score_segments(stats, next(iter(group.values())))
+                scores[:] = [s + weight * factor * e for s, e in zip(scores, extra)]
+            else:
+                weights = {LANG_CODES[o]: weight * factor * (1.0 if o == lang else CROSS_LANGUAGE_WEIGHT) for o in by_lang}
+                extra = score_segments(stats, {LANG_CODES[o]: terms for o, terms in group.items()}, row_langs, weights)
+                scores[:] = [s + e for s, e in zip(scores, extra)]
+        if depends:
+            for other, terms in subject.items():
+                subject_terms.setdefault(other, []).extend(t for t in terms if t not in subject_terms.get(other, []))
+        for word in _words_for(index, carry.text, lang, set(subject.get(lang) or next(iter(subject.values())))):
+            if word not in words_:
+                words_.append(word)
+    return _Carried(names=by_kind["name"], others=by_kind["other"], words=words_, subject_words=subject_words, subject_terms=subject_terms)
+
+
+def _subject_terms(index: Index, stats: Stats, text: str, lang: str, own: set[str], answer: bool = False) -> list[str]:
+    """The ``SUBJECT_TERMS`` rarest terms of ``text`` (as ``lang`` analyzes it) that the question lacks.
+
+    From an ``answer``, terms with digits are left out: "2-3 hours", "8GB" are
+    what the last answer said, not what the conversation is about.
+    """
+    ranked: dict[str, float] = {}
+    half = stats.n / 2
+    for term in index.analyzer.query_terms(text, lang):
+        if term in own or term in ranked or (answer and any(ch.isdigit() for ch in term)):
+            continue
+        df = stats.df(term)
+        if 0 < df <= half:
+            ranked[term] = stats.idf(term)
+    return sorted(ranked, key=lambda t: -ranked[t])[:SUBJECT_TERMS]
+
+
+def _words_for(index: Index, text: str, lang: str, terms: set[str]) -> list[str]:
+    """The words of ``text`` that give ``terms``, as written there (for showing what was searched)."""
+    found: list[str] = []
+    for raw in re.findall(r"[\w][\w.+#\-]*[\w+#]|\w", text):
+        if raw.lower() in (w.lower() for w in found):
+            continue
+        if set(index.analyzer.query_terms(raw, lang)) & terms:
+            found.append(raw)
+    return found
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,232 @@
+"""A question in its conversation: is it a follow-up, and what subject does it carry from the turns before?
+
+"Can I pin a fixed port instead?" after "How do I find Foundry Local's port?"
+is about Foundry Local, though it never says so; "How do I create a virtual
+environment?" after the same turn is a new question with a subject of its own.
+Searching the first alone misses its subject; pasting the whole conversation
+into every query (measured: follow-ups 0.32 -> 0.64 evidence@5, but unrelated
+next questions 0.87 -> 0.55) drowns the second.
+
+The technique is historical query expansion (HQE: Yang et al., "Query and
+Answer Expansion from Conversation History", TREC CAsT 2019; Lin et al.,
+"Multi-Stage Conversational Passage Retrieval", 2021): keep the question's own
+terms at full weight and add the *subject* terms of the earlier turns (their
+rarest terms, by idf; chosen in ``rag.retrieval``) at a reduced weight, more
+for a question that depends on its history, none for one that does not:
+
+- **dependent** (``strength`` 1): the question refers back. A pronoun or a
+  demonstrative ("it", "them", "the second one", "bu", "onun", "bunlardan"),
+  an opener that continues ("and …", "what about …", "peki …", "… ya?"), an
+  additive or a comparison with nothing to compare to ("too", "instead",
+  "similar", "slower" without "than", "de/da", "daha"), a Turkish word whose
+  possessive suffix has no possessor in the question ("çevirisini": *its*
+  translation), or too few words of its own to be a question alone
+  (ellipsis: "And for .NET?");
+- **continuing** (``strength`` ``SOFT``): no cue either way; it may go on with
+  the subject ("Port çakışması olursa ne yapmalıyım?"), so the subject is
+  carried lightly, its weight shared by all its terms (``Carry.spread``): it
+  breaks ties between passages that match the question's own words and never
+  outweighs one of them ("Where are the lockers?" stays about lockers);
+- **new** (``strength`` 0): no cue and the question names something of its own
+  that the conversation did not (a name, an identifier, a number), i.e. a topic
+  switch; it is searched alone.
+
+The previous turn's question carries the subject at ``QUESTION_WEIGHT``, its
+answer at ``ANSWER_WEIGHT``; when that question was itself a follow-up, its own
+history is carried on, halved at each step back (``DECAY``), at most
+``MAX_DEPTH`` turns. The weights were chosen on
+``../shared/eval/followups_dev.jsonl`` and topic switches made from
+``dev_qa.jsonl`` (README, "Conversations"): round values, no dialogue tuned for.
+
+Pure functions over strings; nothing here reads the index.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rag.analysis import ALL_QUESTION_WORDS, ALL_STOPWORDS, detect_language, fold, words
+from rag.confidence import name_like_words
+
+if TYPE_CHECKING:  # rag.prompts imports rag.retrieval, which imports this module
+    from rag.prompts import Turn
+
+__all__ = [
+    "ANSWER_WEIGHT",
+    "DECAY",
+    "MAX_DEPTH",
+    "QUESTION_WEIGHT",
+    "SOFT",
+    "Carry",
+    "Followup",
+    "cue",
+    "resolve",
+]
+
+QUESTION_WEIGHT = 0.5  # the previous question's subject terms, against 1.0 for the question's own
+ANSWER_WEIGHT = 0.25  # the previous answer's
+SOFT = 0.5  # a question with no cue either way carries the subject at half that
+DECAY = 0.5  # each turn further back counts half as much
+MAX_DEPTH = 3  # turns back at most
+
+# English: referring pronouns and determiners, additives, "one" as in "the second one".
+_EN_REFERRING = frozenset(
+    "it its itself they them their theirs themselves these those he him his she her one ones former latter "
+    "such same similar instead too also either else another other others there's".split()
+)
+_EN_OPENERS = re.compile(
+    r"^\s*(and|or|but|so|also|then|what about|how about|what if|what else|anything else|same for|and if|if so|else)\b", re.IGNORECASE
+)
+# "this"/"that" refer back when no noun follows them ("is that free?", "how do I do this?")
+_EN_BARE_DEMONSTRATIVE = re.compile(
+    r"\b(this|that)\s*(?:[?.!,]|$|\b(?:is|was|does|do|did|work|works|mean|means|require|requires|need|needs|"
+    r"cost|costs|take|takes|use|uses|run|runs|support|supports|one|ones|step|part|sample|feature|setting|option|tool|model|"
+    r"session|module|service|version|approach|method|way|command|file|page|example|demo|agent|one's)\b)",
+    re.IGNORECASE,
+)
+# a comparative with nothing to compare it to in the question
+_EN_COMPARATIVE = re.compile(
+    r"\b(slower|faster|cheaper|better|worse|bigger|smaller|larger|heavier|lighter|easier|harder|more|less|fewer|newer|older)\b",
+    re.IGNORECASE,
+)
+_EN_THAN = re.compile(r"\bthan\b", re.IGNORECASE)
+
+# Turkish: demonstrative and personal pronouns in their case forms, openers, additives.
+_TR_REFERRING = frozenset(
+    """bu şu o bunu şunu onu bunun şunun onun buna şuna ona bunda şunda onda bundan şundan ondan bununla onunla
+    bunlar şunlar onlar bunları şunları onları bunların şunların onların bunlara onlara bunlarda onlarda bunlardan
+    onlardan bunlardaki burada orada oraya buraya oradaki buradaki aynı aynısı benzer benzeri benzerini başka diğer
+    diğeri diğerleri öbürü öteki ilki ilkini ikincisi ikincisini üçüncüsü sonuncusu olanı olanın olanları ayrıca""".split()
+)
+_TR_OPENERS = re.compile(r"^\s*(peki|ya|ve|bir de|o zaman|öyleyse|hani|ayrıca|bunun yanında)\b", re.IGNORECASE)
+_TR_TRAILING_YA = re.compile(r"\bya\s*[?.!]*\s*$", re.IGNORECASE)  # "… ya?": "what about …?"
+_TR_ADDITIVE = re.compile(r"\S\s+(de|da|daha)\b", re.IGNORECASE)  # "çevirisini de", "daha hızlı"
+# A possessive suffix (3rd person, then a case ending): "çevirisini", "sürümünü", "ayarlarını".
+_TR_POSSESSIVE = re.compile(r"\w{3,}(?:s?[ıiuü]n[ıiuüae]|s?[ıiuü]n[dt][ae]|s?[ıiuü]n[dt]an|s?[ıiuü]n[dt]en|leri|ları)$")
+
+# A question with no word of its own beyond stopwords and question words is elliptical ("Why?", "Is it?"), and
+# so is one of at most ``_ELLIPSIS_LENGTH`` words with one ("How long?", "Which version?"); one word of its own
+# in a sentence ("Where are the lockers?") is a subject.
+_ELLIPSIS_WORDS = 0
+_ELLIPSIS_LENGTH = 3
+_NOT_OWN = ALL_STOPWORDS | ALL_QUESTION_WORDS
+
+
+@dataclass(frozen=True, kw_only=True)
+class Carry:
+    """A text from an earlier turn whose subject terms are added to the search, at ``weight`` (question's own: 1.0)."""
+
+    text: str
+    weight: float
+    role: str  # "question" or "answer"
+    turns_back: int  # 1: the previous turn
+    # True: ``weight`` is shared by the carried terms (each gets weight / their number), so a question with no
+    # cue keeps its own words in charge however many subject terms come along; False: each term gets ``weight``
+    spread: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Followup:
+    """A question resolved against its history.
+
+    ``strength``: 1.0 dependent, ``SOFT`` continuing, 0.0 a new question
+    (then ``carries`` is empty). ``cue``: why, in words (the word or rule that
+    decided). ``carries``: the earlier texts to take subject terms from, each
+    with its weight.
+    """
+
+    question: str
+    strength: float
+    cue: str
+    carries: tuple[Carry, ...] = field(default_factory=tuple)
+
+    @property
+    def dependent(self) -> bool:
+        return bool(self.carries)
+
+
+def cue(question: str, history_text: str = "", lang: str = "en") -> tuple[float, str]:
+    """How much ``question`` depends on its history: ``(strength, why)``.
+
+    ``history_text``: the earlier turns' text, to tell a name the question
+    brings (a topic switch) from one the conversation already had (only the
+    reason's wording depends on it). ``lang``: the question's language ("tr"
+    enables the possessive-suffix rule).
+
+    >>> cue("Can I change which model each of them uses?")
+    (1.0, "refers back: 'them'")
+    >>> cue("Peki Araç Olarak Modeller oturumu?")
+    (1.0, "continues: 'peki'")
+    >>> cue("Which port does Ollama use by default?", "How do I install Foundry Local?")
+    (0.0, "a subject of its own: 'ollama'")
+    """
+    text = " ".join(question.split())
+    if not text:
+        return 0.0, "empty"
+    turkish = lang == "tr"
+    lowered = text.lower()
+    if m := (_EN_OPENERS.match(text) or _TR_OPENERS.match(text)):
+        return 1.0, f"continues: {m.group(1).lower()!r}"
+    if _TR_TRAILING_YA.search(text):
+        return 1.0, "continues: '… ya?'"
+    tokens = re.findall(r"[\w'’]+", lowered.replace("i̇", "i"))
+    bare = [t.split("'")[0].split("’")[0] for t in tokens]
+    for token in bare:
+        if token in _EN_REFERRING or token in _TR_REFERRING:
+            return 1.0, f"refers back: {token!r}"
+    if m := _EN_BARE_DEMONSTRATIVE.search(text):
+        return 1.0, f"refers back: {m.group(1).lower()!r}"
+    if (m := _EN_COMPARATIVE.search(text)) and not _EN_THAN.search(text):
+        return 1.0, f"compares with nothing named: {m.group(1).lower()!r}"
+    if m := _TR_ADDITIVE.search(text):
+        return 1.0, f"adds to the subject: {m.group(1).lower()!r}"
+    names = sorted(n for n in name_like_words(text) if len(n) > 1)  # not the pronoun "I"
+    if names:  # no cue, and the question names its subject itself (a topic switch, or the same subject said again)
+        said = set(words(fold(history_text, "en"))) if history_text else set()
+        new = [n for n in names if not set(words(n)) <= said]
+        return 0.0, f"a subject of its own: {(new or names)[0]!r}"
+    every = words(fold(text, "en"))
+    own = [w for w in every if w not in _NOT_OWN]
+    if len(own) <= _ELLIPSIS_WORDS or (len(own) == 1 and len(every) <= _ELLIPSIS_LENGTH):
+        return 1.0, "elliptical: too few words of its own"
+    if turkish:  # a possessive with no possessor in the question: "Türkçe çevirisini … güncellemem gerekiyor mu?"
+        for i, token in enumerate(tokens[1:], 1):
+            if "'" in token or "’" in token or token in _NOT_OWN or not _TR_POSSESSIVE.search(token):
+                continue
+            if not re.search(r"([ıiuü]n|[ıiuü]m|[ıiuü]z)$", tokens[i - 1]):  # "sistemin sürümü" names its possessor
+                return 1.0, f"possessive without a possessor: {token!r}"
+            break
+    return SOFT, "no cue either way"
+
+
+def resolve(question: str, history: Sequence[Turn], lang: str | None = None) -> Followup:
+    """Resolve ``question`` against ``history`` (oldest first): what to carry from which turn, and how much.
+
+    ``lang``: the question's language (default: detected). Returns a
+    ``Followup`` whose ``carries`` is empty for a new question or an empty
+    history. Raises nothing.
+    """
+    if not history or not question.strip():
+        return Followup(question=question, strength=0.0, cue="no history" if not history else "empty")
+    lang = lang or detect_language(question)
+    earlier = " ".join(f"{t.question} {t.answer}" for t in history[-MAX_DEPTH:])
+    strength, why = cue(question, earlier, lang)
+    if strength == 0.0:
+        return Followup(question=question, strength=0.0, cue=why)
+    carries: list[Carry] = []
+    scale = strength
+    for back in range(1, min(MAX_DEPTH, len(history)) + 1):
+        turn = history[-back]
+        spread = strength < 1.0
+        carries.append(Carry(text=turn.question, weight=QUESTION_WEIGHT * scale, role="question", turns_back=back, spread=spread))
+        if turn.answer.strip():
+            carries.append(Carry(text=turn.answer, weight=ANSWER_WEIGHT * scale, role="answer", turns_back=back, spread=spread))
+        # go further back only while the turn itself was a follow-up of the one before it
+        before = " ".join(f"{t.question} {t.answer}" for t in history[max(0, len(history) - back - MAX_DEPTH) : len(history) - back])
+        if back == len(history) or cue(turn.question, before, detect_language(turn.question, default=lang))[0] == 0.0:
+            break
+        scale *= DECAY
+    return Followup(question=question, strength=strength, cue=why, carries=tuple(carries))
