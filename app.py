@@ -8,8 +8,10 @@ the app's start-up (the embedded server, when it is the SLM, is started, warmed
 up, supervised, and stopped when the app shuts down); page loads never wait for
 it longer than a few seconds, and a failed start is remembered with its reason
 for a minute instead of being retried on every message. Per chat session: an
-overlay for uploaded documents, the recent turns, the session's metrics, and
-the chat settings, whose controls are seeded from and bounded by the settings.
+overlay for uploaded documents and the chat settings, whose controls are seeded
+from and bounded by the settings. The turns and their metrics are read from
+Chainlit's chat context (``rag.chat``): each final answer carries its turn in
+its metadata, so an edit, which drops the later messages, drops those turns.
 
 A turn renders the pipeline's events: a "Retrieval" step with the hits, a
 reasoning model's thinking streamed into a collapsible step (closed and titled
@@ -43,7 +45,6 @@ from rag.errors import ConfigError, RagError
 from rag.index import Index, IndexReport, Overlay
 from rag.metrics import SessionStats
 from rag.pipeline import Assistant, Done, Escalation, Retrieved, Thinking, TierEnd, TierStart, Token
-from rag.prompts import Turn
 from rag.settings import Settings, load_settings
 from rag.runtime import Runtime
 from rag.tiers import Tiers, assistant_config
@@ -150,8 +151,6 @@ async def on_chat_start() -> None:
         await cl.Message(content=f"**The assistant could not start:** {err}").send()
         return
     cl.user_session.set("overlay", index.new_overlay())
-    cl.user_session.set("stats", SessionStats())
-    cl.user_session.set("history", [])
     cl.user_session.set("uploads", 0)
     chosen = await cl.ChatSettings(chat_controls(settings, _turkish())).send()
     cl.user_session.set("chat_settings_values", chosen)
@@ -202,7 +201,7 @@ async def on_stats_action(action: cl.Action) -> None:
 
 
 async def show_stats() -> None:
-    stats: SessionStats = cl.user_session.get("stats") or SessionStats()
+    stats = SessionStats(rag_chat.measured())  # the answers still in the chat: an edit takes its successors out
     if not stats.turns:
         await cl.Message(content="No turns yet: ask a question first.").send()
         return
@@ -242,7 +241,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
         policy=dataclasses.replace(config.policy, short_chars=int(values.get("short_chars", config.policy.short_chars))),
     )
     assistant = Assistant(index, config, tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
-    history: list[Turn] = cl.user_session.get("history") or []
+    history = rag_chat.history()  # the turns still in Chainlit's chat context (an edit drops the later ones)
     show_draft = bool(values.get("show_draft", True))
     effort = values.get("reasoning_effort")
     efforts = {"llm": None if effort == SERVER_DEFAULT else effort} if effort else None
@@ -290,12 +289,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
         raise
     if done is None:
         return
-    await finish(msg, done, lang)
-    history.append(Turn(question, done.answer))
-    cl.user_session.set("history", history[-10:])
-    stats: SessionStats = cl.user_session.get("stats") or SessionStats()
-    stats.add(done.metrics)
-    cl.user_session.set("stats", stats)
+    await finish(msg, done, lang, question)
 
 
 class ThinkingStep:
@@ -368,12 +362,10 @@ async def escalation_note(event: Escalation, lang: str) -> None:
     await cl.Message(content=text).send()
 
 
-async def finish(msg: cl.Message, done: Done, lang: str) -> None:
-    sources = [
-        cl.Text(name=f"Source {n}", content=f"{h.source} › {h.heading}{f' (page {h.chunk.page})' if h.chunk.page else ''}\n"
-                f"score {h.score:.2f}{' · uploaded to this chat' if h.origin == 'upload' else ''}\n\n{h.text}", display="side")
-        for n, h in enumerate(done.hits, 1)
-    ]
+async def finish(msg: cl.Message, done: Done, lang: str, question: str) -> None:
+    """The final answer: text, badge, sources and metrics; its metadata is the turn (``rag.chat.answer_metadata``)."""
+    msg.metadata = rag_chat.answer_metadata(question, done)
+    sources = [cl.Text(name=f"Source {s['number']}", content=rag_chat.source_text(s), display="side") for s in msg.metadata["sources"]]
     cited = [f"Source {n}" for n in range(1, len(done.hits) + 1)]
     words = TEXT[lang]
     footer = [f"\n\n---\n{words['badges'].get(done.tier, done.tier)}"]

@@ -1,22 +1,127 @@
-"""One chat's state in the app: its uploads, as Chainlit hands them over.
+"""One chat in the app: its turns, read from the messages Chainlit keeps, and its uploads.
 
-The Chainlit side of ``rag.uploads``: a file the user drops into the chat is
-read and parsed in a worker thread (other chats go on meanwhile) and the chat
-is told what happened. Chainlit is imported inside the functions, never at
-module level.
+Chainlit keeps each chat's messages (``cl.chat_context``): it adds every message
+the app sends, drops an edited message's successors, and refills the list from
+the database when a thread is resumed. So the conversation is read from there,
+never kept in a copy of its own that an edit would leave behind: every final
+answer the app sends carries ``answer_metadata`` (the question, the plain
+answer without its footer, the tier, the sources, the metrics), and ``turns``
+and ``turn_metrics`` pick those messages out, passing over notes, drafts,
+upload receipts and stopped answers.
+
+The uploads: a file the user drops into the chat is read and parsed in a worker
+thread (other chats go on meanwhile), and the chat is told what happened.
+
+The pure half (metadata, turns, metrics) takes plain messages or step dicts and
+is tested without Chainlit; the rest runs inside a Chainlit context and imports
+Chainlit in its functions, never at module level.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.errors import LoadError
 from rag.index import Overlay
+from rag.metrics import Prices, TierMetrics, TurnMetrics
+from rag.prompts import Turn
 from rag.uploads import UploadBudget, UploadRules
 from rag.uploads import add_upload as rag_add_upload
 
-__all__ = ["add_upload"]
+if TYPE_CHECKING:
+    from rag.pipeline import Done
+
+__all__ = ["ANSWER", "add_upload", "answer_metadata", "answers", "history", "measured", "metadata_of", "source_text", "turn_metrics", "turns"]
+
+ANSWER = "answer"  # metadata["rag"] of a final answer message
+
+
+# ---------------------------------------------------------------- pure: messages in, turns out
+
+
+def answer_metadata(question: str, done: Done) -> dict[str, object]:
+    """What a final answer message carries (``msg.metadata``): all a later turn, /stats or a resume needs."""
+    return {
+        "rag": ANSWER,
+        "question": question,
+        "answer": done.answer,
+        "tier": done.tier,
+        "sources": [
+            {"number": n, "source": h.source, "heading": h.heading, "page": h.chunk.page, "score": round(h.score, 4),
+             "origin": h.origin, "text": h.text}
+            for n, h in enumerate(done.hits, 1)
+        ],
+        "metrics": dataclasses.asdict(done.metrics),
+    }
+
+
+def source_text(source: dict) -> str:
+    """The text of a ``Source N`` element: where the passage is from, its score, the passage."""
+    page = f" (page {source['page']})" if source.get("page") else ""
+    uploaded = " · uploaded to this chat" if source.get("origin") == "upload" else ""
+    return f"{source.get('source', '')} › {source.get('heading', '')}{page}\nscore {float(source.get('score') or 0):.2f}{uploaded}\n\n{source.get('text', '')}"
+
+
+def metadata_of(message: object) -> dict:
+    """A message's metadata: a ``cl.Message``'s attribute or a step dict's key (text on SQLite, decoded)."""
+    raw = message.get("metadata") if isinstance(message, dict) else getattr(message, "metadata", None)
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def answers(messages: Iterable[object]) -> list[dict]:
+    """The metadata of the final answers among ``messages``, in order."""
+    return [meta for meta in map(metadata_of, messages) if meta.get("rag") == ANSWER]
+
+
+def turns(messages: Iterable[object]) -> list[Turn]:
+    """The conversation so far: one ``Turn`` per final answer among ``messages`` (oldest first)."""
+    return [Turn(str(meta.get("question", "")), str(meta.get("answer", ""))) for meta in answers(messages)]
+
+
+def _fields(cls: type, data: dict) -> dict:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
+
+
+def turn_metrics(messages: Iterable[object]) -> list[TurnMetrics]:
+    """The measurements of each final answer among ``messages`` (fields a message lacks keep their defaults)."""
+    found = []
+    for meta in answers(messages):
+        data = meta.get("metrics")
+        if not isinstance(data, dict):
+            continue
+        turn = TurnMetrics(**_fields(TurnMetrics, {k: v for k, v in data.items() if k not in ("tiers", "llm_prices")}))
+        turn.tiers = [TierMetrics(**_fields(TierMetrics, t)) for t in data.get("tiers") or [] if isinstance(t, dict)]
+        turn.llm_prices = Prices(**_fields(Prices, data.get("llm_prices") or {}))
+        found.append(turn)
+    return found
+
+
+# ---------------------------------------------------------------- in a Chainlit chat
+
+
+def history() -> list[Turn]:
+    """The turns of the current chat, from Chainlit's chat context (what an edit left of it)."""
+    from chainlit.chat_context import chat_context
+
+    return turns(chat_context.get())
+
+
+def measured() -> list[TurnMetrics]:
+    """The measurements of the current chat's answers (what /stats shows)."""
+    from chainlit.chat_context import chat_context
+
+    return turn_metrics(chat_context.get())
 
 
 async def add_upload(overlay: Overlay, element, rules: UploadRules, budget: UploadBudget) -> None:

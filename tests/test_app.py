@@ -717,3 +717,86 @@ async def test_the_show_draft_control_keeps_the_draft_as_a_message_or_folds_it(a
     assert bool(drafts) is show
     folded = [c for c in calls(em, "send_step") if (c[1][0] if c[1] else c[2]["step_dict"]).get("name") == "SLM draft"]
     assert bool(folded) is not show
+
+
+# ------------------------------------------------------------------ the conversation is Chainlit's chat context
+
+
+@asynccontextmanager
+async def socket_session(sid: str):
+    """A real ``WebsocketSession`` (its ``emit`` a recording mock), driven through Chainlit's own socket handlers."""
+    from chainlit.chat_context import chat_contexts
+    from chainlit.context import init_ws_context
+    from chainlit.session import WebsocketSession, ws_sessions_id, ws_sessions_sid
+
+    session = WebsocketSession(
+        id=sid, socket_id=f"socket-{sid}", emit=AsyncMock(), emit_call=AsyncMock(), user_env={}, client_type="webapp",
+    )
+    init_ws_context(session)
+    try:
+        yield session
+    finally:
+        ws_sessions_id.pop(sid, None)
+        ws_sessions_sid.pop(session.socket_id, None)
+        chat_contexts.pop(sid, None)
+
+
+def user_payload(text: str, message_id: str | None = None) -> dict:
+    from chainlit.utils import utc_now
+
+    step = {"id": message_id or str(uuid.uuid4()), "type": "user_message", "output": text, "name": "User", "createdAt": utc_now()}
+    return {"message": step, "fileReferences": None}
+
+
+def emitted_errors(session) -> list[str]:
+    return [c.args[1].get("output", "") for c in session.emit.mock_calls
+            if c.args and c.args[0] in ("new_message", "update_message") and c.args[1].get("isError")]
+
+
+def history_in(request: dict) -> list[str]:
+    """The earlier turns' texts in a chat request: the messages between the system prompt and the question."""
+    return [m["content"] for m in request["body"]["messages"][1:-1]]
+
+
+@pytest.mark.asyncio
+async def test_an_edit_drops_the_later_turns_from_the_history_and_the_stats(app, runtime_env: ScriptedServer) -> None:
+    """Editing question 2 of 3: Chainlit removes the answers after it, and the model's next prompts hold turn 1 only, then the new turn 2."""
+    from chainlit.socket import edit_message, process_message
+
+    async with socket_session("edit") as session:
+        await app.on_chat_start()
+        await app.on_settings_update({**app.cl.user_session.get("chat_settings_values"), "escalate": "never"})  # one request a turn
+        asked = []
+        for n in (1, 2, 3):
+            payload = user_payload(f"Question {n}: what port does Ollama listen on?")
+            asked.append(payload["message"])
+            runtime_env.enqueue(SLM, Script([f"Answer {n}: Ollama listens on port 11434 [Source 1]."]))
+            await process_message(session, payload)
+        assert history_in(runtime_env.requests[-1]) == [
+            asked[0]["output"], "Answer 1: Ollama listens on port 11434 [Source 1].",
+            asked[1]["output"], "Answer 2: Ollama listens on port 11434 [Source 1].",
+        ]
+
+        runtime_env.requests.clear()
+        runtime_env.enqueue(SLM, Script(["Answer 2b: Ollama listens on port 11434 [Source 1]."]))
+        edited = {**asked[1], "output": "Question 2b: which port does Ollama use?"}
+        await edit_message(session.socket_id, {"message": edited})
+        (request,) = runtime_env.requests
+        assert request["body"]["messages"][-1]["content"].endswith("Question 2b: which port does Ollama use?")
+        assert history_in(request) == [asked[0]["output"], "Answer 1: Ollama listens on port 11434 [Source 1]."]
+
+        runtime_env.requests.clear()
+        runtime_env.enqueue(SLM, Script(["Answer 4: Ollama listens on port 11434 [Source 1]."]))
+        await process_message(session, user_payload("Question 4: and the port again?"))
+        assert history_in(runtime_env.requests[-1]) == [
+            asked[0]["output"], "Answer 1: Ollama listens on port 11434 [Source 1].",
+            "Question 2b: which port does Ollama use?", "Answer 2b: Ollama listens on port 11434 [Source 1].",
+        ]
+
+        session.emit.reset_mock()
+        await process_message(session, user_payload("/stats"))
+        (stats,) = [c.args[1]["output"] for c in session.emit.mock_calls if c.args and c.args[0] == "new_message"
+                    and c.args[1].get("type") == "assistant_message"]
+        assert stats.startswith("**This session so far**")
+        assert "\n| 3 | " in stats  # turns 1, 2b and 4: the dropped 2 and 3 are not counted
+        assert emitted_errors(session) == []
