@@ -11,6 +11,10 @@ Two profiles:
 - ``completion``: a one-shot ``Context: ... Question: ... Answer:`` text that
   stops at the newline, for base models such as the embedded Gemma-3 270M, which
   ramble under a chat template but complete a pattern well.
+
+Both carry the conversation: the chat profile as earlier user/assistant
+messages, the completion profile as earlier ``Question:``/``Answer:`` lines
+after the context (``history``, already cut to the token budget by the caller).
 """
 
 from __future__ import annotations
@@ -117,8 +121,16 @@ def build_prompt(question: str, hits: Sequence[Hit], lang: str, history: Sequenc
     # in the question's language. Its topic is far from any docs folder on purpose: a small model
     # copies the example's answer when it is unsure, and a copied "5273." about ports looked like one.
     context = " ".join(" ".join(h.text.split()) for h in hits)
-    text = f"{_ONE_SHOT[lang]}Context: {context}\nQuestion: {' '.join(question.split())}\nAnswer:"
+    # the conversation so far, as earlier question/answer lines of the same pattern (one line each: the
+    # profile stops at a newline), between the context and the question, so "and its port?" reads on
+    earlier = "".join(f"Question: {_one_line(t.question)}\nAnswer: {_one_line(t.answer)}\n" for t in history)
+    text = f"{_ONE_SHOT[lang]}Context: {context}\n{earlier}Question: {_one_line(question)}\nAnswer:"
     return Prompt(messages, text, stop=["\n"])
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line, without citation markers (a base model copies them into the next answer)."""
+    return " ".join(CITATION_RE.sub("", text).split())
 
 
 def refine_prompt(base: Prompt, draft: str, lang: str) -> Prompt:

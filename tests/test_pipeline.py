@@ -13,6 +13,7 @@ token limit hands over to the next one with the reason said.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -23,8 +24,10 @@ from rag.client import TierClient, TierConfig
 from rag.escalation import Policy
 from rag.index import Index
 from rag.metrics import Prices, SessionStats
-from rag.pipeline import Assistant, AssistantConfig, Done, Escalation, Event, Retrieved, Thinking, TierEnd, TierStart, Token
+from rag.charts import metrics_table
+from rag.pipeline import Assistant, AssistantConfig, Done, Escalation, Event, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
 from rag.prompts import NOT_COVERED, Turn
+from rag.queue import FairQueue
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"
@@ -267,6 +270,60 @@ async def test_slm_stream_dying_keeps_the_draft_and_the_next_turn_works(scripted
     assert second.tier == "slm" and second.answer == GROUNDED_TEXT and second.notes == []
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("cut_after", [2, 3], ids=["mid-answer", "after-every-chunk"])
+async def test_a_cut_slm_stream_is_a_failure_that_escalates_with_its_partial_text_kept(
+    scripted: ScriptedServer, make_client, small_index: Index, cut_after: int,
+) -> None:
+    """Cut after every chunk, the SLM's text is a grounded, cited answer that would stand: only the
+    missing finish_reason says it was cut, and that alone must escalate it."""
+    scripted.enqueue(SLM, Script(GROUNDED, cut_after=cut_after))
+    scripted.enqueue(LLM, Script(LLM_GROUNDED))
+    events, done = await turn(assistant(small_index, make_client("slm"), make_client("llm")), Q_PORT)
+    partial = "".join(GROUNDED[:cut_after])
+    slm_end = next(e for e in events if isinstance(e, TierEnd) and e.tier == "slm")
+    assert slm_end.truncated and not slm_end.crashed and slm_end.text == partial
+    assert "no finish_reason" in slm_end.error and "the answer is cut" in slm_end.error
+    assert tokens(events, "slm") == partial  # what the user saw stays
+    escalation = next(e for e in events if isinstance(e, Escalation))
+    assert "error" in escalation.reasons and escalation.to == "llm"
+    assert done.tier == "llm" and done.answer == LLM_GROUNDED_TEXT and done.escalated
+    assert done.draft == partial
+    assert f"SLM: {slm_end.error}" in done.notes and f"SLM: {slm_end.error}" in done.said  # the app showed it with the TierEnd
+
+
+@pytest.mark.asyncio
+async def test_a_turn_queued_behind_another_is_told_its_place_and_its_wait_is_in_the_metrics(
+    scripted: ScriptedServer, small_index: Index,
+) -> None:
+    """Two chats on one SLM with a one-slot queue (the embedded server's): the second turn waits, says so, then answers."""
+    scripted.enqueue(SLM, Script(GROUNDED, chunk_delay=0.2), Script(GROUNDED, chunk_delay=0.05))
+    slm = TierClient(TierConfig("slm", scripted.base_url, SLM, timeout=5.0), queue=FairQueue())
+    a = assistant(small_index, slm, None)
+
+    async def later() -> tuple[list[Event], Done]:
+        await asyncio.sleep(0.2)
+        return await turn(a, Q_PORT)
+
+    try:
+        (first, first_done), (second, second_done) = await asyncio.gather(turn(a, Q_PORT), later())
+    finally:
+        await slm.aclose()
+    assert not any(isinstance(e, Queued) for e in first)
+    queued = [e for e in second if isinstance(e, Queued)]
+    assert queued == [Queued("slm", 1)]
+    kinds = [type(e).__name__ for e in second]
+    assert kinds.index("TierStart") < kinds.index("Queued") < kinds.index("Token")  # after its start, before its first token
+    for done in (first_done, second_done):
+        assert done.tier == "slm" and done.answer == GROUNDED_TEXT
+    waited = second_done.metrics.tiers[0]
+    assert first_done.metrics.tiers[0].queue_ms == 0 and waited.queue_ms > 200
+    assert waited.ttft_ms < 200  # from when its request was sent, after the wait
+    assert second_done.metrics.total_ms > waited.queue_ms  # the turn's own total includes the wait
+    assert f"**Queue wait** {waited.queue_ms:,.0f} ms" in metrics_table(second_done.metrics)
+    assert "Queue wait" not in metrics_table(first_done.metrics)
+
+
 # (g) ------------------------------------------------------------------------
 
 
@@ -406,6 +463,23 @@ async def test_history_within_budget_is_sent_as_prior_messages(scripted: Scripte
     assert messages[2]["content"] == "Olive optimizes models with passes. [Source 1]"
     assert "old question" not in str(messages)  # over the budget: dropped
     assert messages[3]["content"].endswith("Question: " + Q_PORT)
+
+
+@pytest.mark.asyncio
+async def test_the_completion_profile_carries_the_conversation_too(scripted: ScriptedServer, make_client, small_index: Index) -> None:
+    """The embedded default (a base model on the completion profile) sees the earlier turns, within the budget."""
+    scripted.enqueue(SLM, Script(GROUNDED))
+    history = [
+        Turn("What is an old question about boards?", "An old answer about boards. " * 40),
+        Turn("What does Olive do?", "Olive optimizes models\nwith passes. [Source 1]"),
+    ]
+    a = assistant(small_index, make_client("slm", profile="completion"), make_client("llm"), history_tokens=60)
+    await turn(a, Q_PORT, history=history)
+    prompt = requests_for(scripted, SLM)[0]["body"]["prompt"]
+    assert "Question: What does Olive do?\nAnswer: Olive optimizes models with passes.\n" in prompt  # one line, no citation
+    assert "old question" not in prompt  # over the budget: dropped
+    assert prompt.index("Context:", prompt.index("lighthouse")) < prompt.index("What does Olive do?") < prompt.rindex("Question: " + Q_PORT)
+    assert prompt.endswith("Answer:")
 
 
 @pytest.mark.asyncio
