@@ -335,7 +335,9 @@ async def retrieval_step(question: str, event: Retrieved) -> None:
         rows = [f"{n}. `{h.source}` › {h.heading} (score {h.score:.2f}{', uploaded' if h.origin == 'upload' else ''})" for n, h in enumerate(result.hits, 1)]
         c = result.confidence
         verdict = "covered" if c.covered else "probably not covered by the documents"
-        step.output = "\n".join(rows or ["no passages found"]) + f"\n\ncoverage {c.coverage:.2f}, margin {c.margin:.2f}: {verdict} · {result.elapsed_ms:.1f} ms"
+        # a follow-up was searched with words carried from the conversation: say which (rag.followup)
+        searched = f"searched for: {result.query}, with {', '.join(result.carried)} from earlier turns\n\n" if result.carried else ""
+        step.output = searched + "\n".join(rows or ["no passages found"]) + f"\n\ncoverage {c.coverage:.2f}, margin {c.margin:.2f}: {verdict} · {result.elapsed_ms:.1f} ms"
 
 
 async def close_draft(msg: cl.Message, show_draft: bool, lang: str, tier: str = "slm") -> None:
