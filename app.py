@@ -150,8 +150,7 @@ async def on_chat_start() -> None:
     except RagError as err:
         await cl.Message(content=f"**The assistant could not start:** {err}").send()
         return
-    cl.user_session.set("overlay", index.new_overlay())
-    cl.user_session.set("uploads", 0)
+    rag_chat.begin(index)
     chosen = await cl.ChatSettings(chat_controls(settings, _turkish())).send()
     cl.user_session.set("chat_settings_values", chosen)
     # The welcome is the chat profile's description (see chat_profiles): a message here would hide the starters.
@@ -216,10 +215,9 @@ async def on_message(message: cl.Message) -> None:
     except RagError as err:
         await cl.Message(content=f"**The assistant could not start:** {err}").send()
         return
-    overlay: Overlay = cl.user_session.get("overlay") or index.new_overlay()
-    cl.user_session.set("overlay", overlay)
+    chat = rag_chat.current(index)
     for element in message.elements or []:
-        await add_upload(overlay, element)
+        await rag_chat.add_upload(chat, element, UPLOAD_RULES, UPLOADS)
     question = message.content.strip()
     if not question:
         return
@@ -229,7 +227,7 @@ async def on_message(message: cl.Message) -> None:
     if question.lower() in ("/status", "/durum"):
         await cl.Message(content=welcome("tr" if _turkish() else "en", settings.docs_dir, summary, tiers.lines())).send()
         return
-    await answer(question, settings, index, tiers, overlay)
+    await answer(question, settings, index, tiers, chat.overlay)
 
 
 async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, overlay: Overlay) -> None:
@@ -388,13 +386,7 @@ async def finish(msg: cl.Message, done: Done, lang: str, question: str) -> None:
 UPLOADS = UploadBudget(int(SETTINGS.max_uploads_mb * MB))
 
 
-async def add_upload(overlay: Overlay, element) -> None:
-    await rag_chat.add_upload(overlay, element, UPLOAD_RULES, UPLOADS)
-
-
 @cl.on_chat_end
 async def on_chat_end() -> None:
-    """The chat is over (closed, or a new one started): free its uploads and their share of ``UPLOADS``."""
-    overlay: Overlay | None = cl.user_session.get("overlay")
-    if overlay is not None:
-        await asyncio.to_thread(overlay.clear)
+    """A disconnect: a new chat frees the uploads (and their share of ``UPLOADS``) now, a dropped socket only if it never comes back."""
+    await rag_chat.end()

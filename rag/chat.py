@@ -9,8 +9,17 @@ answer without its footer, the tier, the sources, the metrics), and ``turns``
 and ``turn_metrics`` pick those messages out, passing over notes, drafts,
 upload receipts and stopped answers.
 
-The uploads: a file the user drops into the chat is read and parsed in a worker
-thread (other chats go on meanwhile), and the chat is told what happened.
+The rest of a chat's state is a ``Chat`` in ``cl.user_session``: its uploads
+(an overlay of the index, holding its share of the process's upload budget). A
+file the user drops into the chat is read and parsed in a worker thread (other
+chats go on meanwhile), and the chat is told what happened.
+
+When a chat ends. Chainlit calls ``on_chat_end`` on every socket disconnect (a
+laptop lid, a Wi-Fi drop, a proxy's idle timeout), and a client that comes back
+within ``[project] session_timeout`` gets the same session, and the same chat,
+back. So ``end`` frees the uploads at once only when the client asked for a new
+chat (Chainlit marks that session ``to_clear``); otherwise it frees them once
+Chainlit has dropped the session after its timeout, and not if it came back.
 
 The pure half (metadata, turns, metrics) takes plain messages or step dicts and
 is tested without Chainlit; the rest runs inside a Chainlit context and imports
@@ -23,11 +32,12 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import LoadError
-from rag.index import Overlay
+from rag.index import Index, Overlay
 from rag.metrics import Prices, TierMetrics, TurnMetrics
 from rag.prompts import Turn
 from rag.uploads import UploadBudget, UploadRules
@@ -36,7 +46,10 @@ from rag.uploads import add_upload as rag_add_upload
 if TYPE_CHECKING:
     from rag.pipeline import Done
 
-__all__ = ["ANSWER", "add_upload", "answer_metadata", "answers", "history", "measured", "metadata_of", "source_text", "turn_metrics", "turns"]
+__all__ = [
+    "ANSWER", "Chat", "add_upload", "answer_metadata", "answers", "begin", "current", "end", "history", "measured", "metadata_of",
+    "source_text", "turn_metrics", "turns",
+]
 
 ANSWER = "answer"  # metadata["rag"] of a final answer message
 
@@ -124,16 +137,50 @@ def measured() -> list[TurnMetrics]:
     return turn_metrics(chat_context.get())
 
 
-async def add_upload(overlay: Overlay, element, rules: UploadRules, budget: UploadBudget) -> None:
+@dataclass(eq=False)
+class Chat:
+    """One chat's state beside its messages: its uploads and how many there are."""
+
+    overlay: Overlay
+    uploads: int = 0
+    handled: set[str] = field(default_factory=set)  # ids of the upload elements already added: an edit sends them again
+
+
+KEY = "chat"  # the Chat in cl.user_session (Chainlit saves that dict with the thread: a Chat is saved as null)
+EXPIRY_MARGIN_S = 5.0  # after Chainlit's session timeout, before looking whether it dropped the session
+_EXPIRIES: set[asyncio.Task] = set()  # the running expiry watches (a task nobody holds may be collected)
+
+
+def begin(index: Index) -> Chat:
+    """A new chat: no uploads yet."""
     import chainlit as cl
 
+    chat = Chat(index.new_overlay())
+    cl.user_session.set(KEY, chat)
+    return chat
+
+
+def current(index: Index) -> Chat:
+    """The current chat's state (a new one if the chat has none: a message that came before the chat start)."""
+    import chainlit as cl
+
+    chat = cl.user_session.get(KEY)
+    return chat if isinstance(chat, Chat) else begin(index)
+
+
+async def add_upload(chat: Chat, element, rules: UploadRules, budget: UploadBudget) -> None:
+    """Add a file from the user's message to the chat, and say what happened (added, already here, refused and why)."""
+    import chainlit as cl
+
+    if element.id in chat.handled:  # an edited message comes back with its files: they are in the chat already
+        return
+    chat.handled.add(element.id)
     name = Path(element.name or "upload").name
-    count = int(cl.user_session.get("uploads") or 0)
     try:
         source = Path(element.path) if element.path else (element.content or b"")
         started = asyncio.get_running_loop().time()
         # reading (up to RAG_MAX_FILE_MB) and parsing happen in a worker thread: other chats go on meanwhile
-        added = await asyncio.to_thread(rag_add_upload, overlay, name, source, count, rules, budget)
+        added = await asyncio.to_thread(rag_add_upload, chat.overlay, name, source, chat.uploads, rules, budget)
         ms = (asyncio.get_running_loop().time() - started) * 1000
     except (LoadError, OSError) as err:
         await cl.Message(content=f"`{name}` was not added: {getattr(err, 'reason', err)}").send()
@@ -141,6 +188,32 @@ async def add_upload(overlay: Overlay, element, rules: UploadRules, budget: Uplo
     if added.duplicate:  # the same bytes again: nothing added, nothing counted
         await cl.Message(content=f"`{name}` is already in this chat (as `{added.source}`): not added again.").send()
         return
-    cl.user_session.set("uploads", count + 1)
+    chat.uploads += 1
     renamed = f" as `{added.source}` (a different `{added.requested}` is already here)" if added.renamed else ""
     await cl.Message(content=f"📎 Added `{name}` to this chat{renamed}: {len(added)} passages in {ms:.0f} ms.").send()
+
+
+async def end() -> None:
+    """Chainlit's ``on_chat_end``: free the uploads now for a new chat; for a disconnect, once the session expired."""
+    import chainlit as cl
+    from chainlit.config import config
+
+    chat = cl.user_session.get(KEY)
+    if not isinstance(chat, Chat):
+        return
+    session = cl.context.session
+    if getattr(session, "to_clear", False) is True:  # the client asked for a new chat: this one is over
+        await asyncio.to_thread(chat.overlay.clear)
+        return
+    task = asyncio.create_task(_expire(chat, session.id, config.project.session_timeout + EXPIRY_MARGIN_S))
+    _EXPIRIES.add(task)
+    task.add_done_callback(_EXPIRIES.discard)
+
+
+async def _expire(chat: Chat, session_id: str, after_s: float) -> None:
+    """Free the chat's uploads if Chainlit dropped its session (a client that came back keeps it: nothing to do)."""
+    from chainlit.session import WebsocketSession
+
+    await asyncio.sleep(after_s)
+    if WebsocketSession.get_by_id(session_id) is None:
+        await asyncio.to_thread(chat.overlay.clear)

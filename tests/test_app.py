@@ -104,6 +104,7 @@ async def cl_context(session_id: str | None = None, language: str = "en-US"):
     session.thread_id = f"t-{uuid.uuid4()}"
     session.user, session.user_env, session.chat_settings, session.files = None, {}, {}, {}
     session.chat_profile, session.client_type, session.language = None, "webapp", language
+    session.to_clear = False  # True: the client asked for a new chat (then its disconnect ends the chat)
     session.persist_file = AsyncMock(side_effect=lambda **kw: {"id": f"f-{uuid.uuid4()}"})
     emitter = AsyncMock(spec=BaseChainlitEmitter)
     emitter.set_chat_settings = Mock()
@@ -410,8 +411,9 @@ async def test_all_chats_share_one_upload_budget_and_an_ended_chat_gives_its_sha
     assert "0 kB of it in this chat" in refused  # this chat holds nothing: the other chat filled it
     assert refused.endswith("Start a new chat (this chat's uploads are freed when it ends) or ask the admin to raise RAG_MAX_UPLOADS_MB.")
 
-    async with cl_context("budget-a"):
-        await app.on_chat_end()  # the first chat is closed
+    async with cl_context("budget-a") as em:
+        em.session.to_clear = True  # the first chat's user started a new chat: this one is over
+        await app.on_chat_end()
     assert app.UPLOADS.used == 0
     assert messages(await ask(app, "", "budget-b", [second]))[0].startswith("📎 Added `second-notes.md` to this chat")
 
@@ -728,11 +730,14 @@ async def socket_session(sid: str):
     from chainlit.chat_context import chat_contexts
     from chainlit.context import init_ws_context
     from chainlit.session import WebsocketSession, ws_sessions_id, ws_sessions_sid
+    from chainlit.socket import connection_successful
 
     session = WebsocketSession(
         id=sid, socket_id=f"socket-{sid}", emit=AsyncMock(), emit_call=AsyncMock(), user_env={}, client_type="webapp",
     )
     init_ws_context(session)
+    await connection_successful(session.socket_id)  # the chat starts as in a browser: on_chat_start, as a task
+    await session.current_task
     try:
         yield session
     finally:
@@ -764,7 +769,6 @@ async def test_an_edit_drops_the_later_turns_from_the_history_and_the_stats(app,
     from chainlit.socket import edit_message, process_message
 
     async with socket_session("edit") as session:
-        await app.on_chat_start()
         await app.on_settings_update({**app.cl.user_session.get("chat_settings_values"), "escalate": "never"})  # one request a turn
         asked = []
         for n in (1, 2, 3):
@@ -799,4 +803,84 @@ async def test_an_edit_drops_the_later_turns_from_the_history_and_the_stats(app,
                     and c.args[1].get("type") == "assistant_message"]
         assert stats.startswith("**This session so far**")
         assert "\n| 3 | " in stats  # turns 1, 2b and 4: the dropped 2 and 3 are not counted
+        assert emitted_errors(session) == []
+
+
+def upload_payload(session, text: str, path: Path) -> dict:
+    """A user message carrying ``path``, as the browser sends it after uploading the file (``session.files``)."""
+    file_id = str(uuid.uuid4())
+    session.files[file_id] = {"id": file_id, "path": path, "name": path.name, "type": "text/markdown", "size": path.stat().st_size}
+    return {**user_payload(text), "fileReferences": [{"id": file_id}]}
+
+
+@pytest.mark.asyncio
+async def test_a_reconnect_keeps_the_uploads_a_new_chat_or_an_expired_one_frees_them(
+    app, runtime_env: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chainlit calls on_chat_end on every disconnect; only a new chat, or a session Chainlit dropped after its timeout, ends the chat."""
+    from chainlit.config import config
+    from chainlit.socket import clean_session, connection_successful, disconnect, restore_existing_session
+
+    import rag.chat
+
+    monkeypatch.setattr(config.project, "session_timeout", 1)  # seconds Chainlit keeps a disconnected session
+    monkeypatch.setattr(rag.chat, "EXPIRY_MARGIN_S", 0.2)
+    notes = tmp_path / "secret-notes.md"
+    notes.write_text(f"# Secret notes\n\n{FACT}\n", encoding="utf-8")
+    async with socket_session("reconnect") as session:
+        await process_message_quietly(session, upload_payload(session, "", notes))
+        held = app.UPLOADS.held(app.cl.user_session.get("chat").overlay._owner)
+        assert held > 0
+
+        await disconnect(session.socket_id)  # the Wi-Fi drops...
+        assert restore_existing_session("socket-reconnect-2", session.id, AsyncMock(), AsyncMock(), {})  # ...and is back in time
+        await connection_successful("socket-reconnect-2")
+        await asyncio.sleep(1.5)  # past the timeout: the session came back, so nothing was freed
+        assert app.UPLOADS.held(app.cl.user_session.get("chat").overlay._owner) == held
+        runtime_env.enqueue(SLM, Script([f"{FACT} [Source 1]"]))
+        await process_message_quietly(session, user_payload("What is the project codename?"))
+        assert "secret-notes.md" in runtime_env.requests[-1]["body"]["messages"][-1]["content"]
+
+        used = app.UPLOADS.used
+        await clean_session(session.socket_id)  # "new chat"
+        await disconnect(session.socket_id)
+        assert app.UPLOADS.used == used - held  # freed at once
+
+    async with socket_session("expires") as session:
+        await process_message_quietly(session, upload_payload(session, "", notes))
+        owner = app.cl.user_session.get("chat").overlay._owner
+        assert app.UPLOADS.held(owner) > 0
+        await disconnect(session.socket_id)  # and never comes back: Chainlit drops the session after its timeout
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if not app.UPLOADS.held(owner):
+                break
+        assert app.UPLOADS.held(owner) == 0
+
+
+async def process_message_quietly(session, payload: dict) -> None:
+    """Chainlit's handler for a user message; fails if the app's handler raised (Chainlit shows that as an error message)."""
+    from chainlit.socket import process_message
+
+    await process_message(session, payload)
+    assert emitted_errors(session) == []
+
+
+@pytest.mark.asyncio
+async def test_an_edited_message_does_not_add_its_files_again(app, runtime_env: ScriptedServer, tmp_path: Path) -> None:
+    from chainlit.socket import edit_message
+
+    notes = tmp_path / "secret-notes.md"
+    notes.write_text(f"# Secret notes\n\n{FACT}\n", encoding="utf-8")
+    async with socket_session("edit-upload") as session:
+        payload = upload_payload(session, "What is the project codename?", notes)
+        runtime_env.enqueue(SLM, Script([f"{FACT} [Source 1]"]))
+        await process_message_quietly(session, payload)
+        session.emit.reset_mock()
+        runtime_env.enqueue(SLM, Script([f"{FACT} [Source 1]"]))
+        await edit_message(session.socket_id, {"message": {**payload["message"], "output": "What is the codename, please?"}})
+        said = [c.args[1]["output"] for c in session.emit.mock_calls
+                if c.args and c.args[0] == "new_message" and c.args[1].get("type") == "assistant_message"]
+        assert said and not any("secret-notes.md" in text for text in said)  # neither "added" nor "already in this chat"
+        assert "secret-notes.md" in runtime_env.requests[-1]["body"]["messages"][-1]["content"]
         assert emitted_errors(session) == []
