@@ -416,7 +416,12 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
 @click.option("--judge", is_flag=True, help="Score each answer 1-5 (coherence, factuality, brevity) with the LLM tier.")
 @click.option("--calibrate", is_flag=True, help="Find the thresholds that best separate the set; print the settings to use.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("eval-report"), show_default=True, help="Folder for report.json and report.html.")
-def eval_command(qa_path: Path | None, docs: Path | None, answers: bool, judge: bool, calibrate: bool, out: Path) -> None:
+@click.option(
+    "--dialogues", "dialogues_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="Two-turn dialogues, JSON Lines (../shared/eval/followups_dev.jsonl): score each follow-up's retrieval bare, "
+    "with its history and as the standalone rewrite, and topic switches made from --qa; writes followups.json.",
+)
+def eval_command(qa_path: Path | None, docs: Path | None, answers: bool, judge: bool, calibrate: bool, out: Path, dialogues_path: Path | None) -> None:
     """Evaluate retrieval (and answers) on a question set; write report.json and report.html."""
     from rag.evalrun import run_eval
     from rag.evaluation import load_qa
@@ -429,10 +434,42 @@ def eval_command(qa_path: Path | None, docs: Path | None, answers: bool, judge: 
         from rag.errors import DocsError
 
         raise DocsError(f"The docs folder {settings.docs_dir} does not exist: pass --docs DIR (a folder, or one with en/ and tr/ inside).")
+    if dialogues_path is not None:
+        _eval_dialogues(settings, dialogues_path, qa, out)
+        return
     report = _run(run_eval(settings, qa, settings.docs_dir, answers=answers or judge, judge=judge, calibrate=calibrate))
     json_path, html_path = write_report(report, out)
     click.echo(markdown_summary(report))
     click.echo(f"\nwrote {json_path} and {html_path}", err=True)
+
+
+def _eval_dialogues(settings: Settings, path: Path, qa: list, out: Path) -> None:
+    """``rag eval --dialogues``: follow-ups bare / with history / standalone, and topic switches, per language."""
+    from rag.dialogues import MODES, load_dialogues, score_dialogues, topic_switches
+    from rag.evalrun import docs_for
+
+    dialogues = load_dialogues(path)
+    indexes: dict[Path, Index] = {}
+
+    def search_in(dialogue, question: str, carries) -> SearchResult:
+        folder = docs_for(settings.docs_dir, dialogue.lang)
+        if folder not in indexes:
+            indexes[folder] = _open(settings.model_copy(update={"docs_dir": folder}))[0]
+        return search(indexes[folder], question, settings.top_k, language=settings.language, min_coverage=settings.min_coverage, context=carries)
+
+    report = {
+        "followups": score_dialogues(dialogues, search_in, settings.top_k),
+        "topic_switches": score_dialogues(topic_switches(qa), search_in, settings.top_k),
+    }
+    k = settings.top_k
+    for name, block in report.items():
+        click.echo(f"\n{name} (evidence@1 / evidence@{k})\n\n| language | n | " + " | ".join(MODES) + " |\n|---|---|" + "---|" * len(MODES))
+        for lang, row in [*block["by_lang"].items(), ("all", block["overall"])]:
+            cells = [f"{row[m]['evidence@1']:.3f} / {row[m][f'evidence@{k}']:.3f}" if m in row else "-" for m in MODES]
+            click.echo(f"| {lang} | {row['n']} | " + " | ".join(cells) + " |")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "followups.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    click.echo(f"\nwrote {out / 'followups.json'}", err=True)
 
 
 @cli.command(name="serve-local")

@@ -21,7 +21,9 @@ for a question that depends on its history, none for one that does not:
   "similar", "slower" without "than", "de/da", "daha"), a Turkish word whose
   possessive suffix has no possessor in the question ("çevirisini": *its*
   translation), or too few words of its own to be a question alone
-  (ellipsis: "And for .NET?");
+  (ellipsis: "And for .NET?"). A back-reference inside a long question (more
+  than ``_SELF_CONTAINED_WORDS`` words of its own) most likely points inside
+  it, and counts as no cue;
 - **continuing** (``strength`` ``SOFT``): no cue either way; it may go on with
   the subject ("Port çakışması olursa ne yapmalıyım?"), so the subject is
   carried lightly, its weight shared by all its terms (``Carry.spread``): it
@@ -112,6 +114,10 @@ _TR_POSSESSIVE = re.compile(r"\w{3,}(?:s?[ıiuü]n[ıiuüae]|s?[ıiuü]n[dt][ae]
 # in a sentence ("Where are the lockers?") is a subject.
 _ELLIPSIS_WORDS = 0
 _ELLIPSIS_LENGTH = 3
+# A question with more words of its own than this names its own subject: a pronoun in it refers inside it.
+# (Follow-ups are short: at most 7 such words in ../shared/eval/followups_dev.jsonl; the questions of
+# dev_qa.jsonl, each complete on its own, have 6 to 21, most of them over 8.)
+_SELF_CONTAINED_WORDS = 8
 _NOT_OWN = ALL_STOPWORDS | ALL_QUESTION_WORDS
 
 
@@ -174,25 +180,34 @@ def cue(question: str, history_text: str = "", lang: str = "en") -> tuple[float,
         return 1.0, "continues: '… ya?'"
     tokens = re.findall(r"[\w'’]+", lowered.replace("i̇", "i"))
     bare = [t.split("'")[0].split("’")[0] for t in tokens]
+    every = words(fold(text, "en"))
+    own = [w for w in every if w not in _NOT_OWN]
+    # a pronoun in a question long enough to name its own subject most likely refers inside it
+    # ("My model takes images and audio. Is llama.cpp a good way to optimize it?"): it counts as no cue
+    inside = len(own) > _SELF_CONTAINED_WORDS
+    found = ""
     for token in bare:
         if token in _EN_REFERRING or token in _TR_REFERRING:
-            return 1.0, f"refers back: {token!r}"
-    if m := _EN_BARE_DEMONSTRATIVE.search(text):
-        return 1.0, f"refers back: {m.group(1).lower()!r}"
-    if (m := _EN_COMPARATIVE.search(text)) and not _EN_THAN.search(text):
-        return 1.0, f"compares with nothing named: {m.group(1).lower()!r}"
-    if m := _TR_ADDITIVE.search(text):
-        return 1.0, f"adds to the subject: {m.group(1).lower()!r}"
+            found = f"refers back: {token!r}"
+            break
+    if not found and (m := _EN_BARE_DEMONSTRATIVE.search(text)):
+        found = f"refers back: {m.group(1).lower()!r}"
+    if not found and (m := _EN_COMPARATIVE.search(text)) and not _EN_THAN.search(text):
+        found = f"compares with nothing named: {m.group(1).lower()!r}"
+    if not found and (m := _TR_ADDITIVE.search(text)):
+        found = f"adds to the subject: {m.group(1).lower()!r}"
+    if found and not inside:
+        return 1.0, found
     names = sorted(n for n in name_like_words(text) if len(n) > 1)  # not the pronoun "I"
     if names:  # no cue, and the question names its subject itself (a topic switch, or the same subject said again)
         said = set(words(fold(history_text, "en"))) if history_text else set()
         new = [n for n in names if not set(words(n)) <= said]
         return 0.0, f"a subject of its own: {(new or names)[0]!r}"
-    every = words(fold(text, "en"))
-    own = [w for w in every if w not in _NOT_OWN]
+    if found:
+        return SOFT, f"{found}, inside a question of {len(own)} words of its own"
     if len(own) <= _ELLIPSIS_WORDS or (len(own) == 1 and len(every) <= _ELLIPSIS_LENGTH):
         return 1.0, "elliptical: too few words of its own"
-    if turkish:  # a possessive with no possessor in the question: "Türkçe çevirisini … güncellemem gerekiyor mu?"
+    if turkish and not inside:  # a possessive with no possessor in the question: "Türkçe çevirisini … güncellemem gerekiyor mu?"
         for i, token in enumerate(tokens[1:], 1):
             if "'" in token or "’" in token or token in _NOT_OWN or not _TR_POSSESSIVE.search(token):
                 continue

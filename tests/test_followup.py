@@ -252,3 +252,41 @@ def test_an_over_long_history_is_cut_oldest_first(services: Path, tmp_path: Path
     result = CliRunner().invoke(cli, ["search", "--queries", str(queries), "--docs", str(services), "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)[0]["source"] == "ollama.md"
+
+
+# --- rag eval --dialogues: follow-ups bare, with history, standalone; topic switches from the QA set
+
+
+def test_eval_dialogues_scores_each_mode_and_topic_switches(services: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    dialogues = tmp_path / "dialogues.jsonl"
+    dialogues.write_text(json.dumps({
+        "id": "d1", "lang": "en", "kind": "pronoun",
+        "turns": [{"question": "How do I install Ollama?", "answer": "Download the Ollama installer."}, {"question": "And what port does it use?"}],
+        "gold": ["ollama.md"], "answer_phrases": ["port 11434"], "standalone": "What port does Ollama listen on?",
+    }) + "\n", encoding="utf-8")
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps(q) for q in [
+        {"id": "q1", "lang": "en", "question": "Where are the lockers?", "gold": ["lockers.md"], "answer_phrases": ["second floor"]},
+        {"id": "q2", "lang": "en", "question": "How do I pin a fixed port for Foundry Local?", "gold": ["foundry.md"], "answer_phrases": ["--port 5273"]},
+    ]) + "\n", encoding="utf-8")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        cli, ["eval", "--dialogues", str(dialogues), "--qa", str(qa), "--docs", str(services), "--out", str(out)], catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((out / "followups.json").read_text(encoding="utf-8"))
+    follow = report["followups"]["by_lang"]["en"]
+    assert follow["history"]["evidence@1"] == 1.0 and follow["standalone"]["evidence@1"] == 1.0
+    assert follow["bare"]["evidence@1"] == 0.0  # searched alone, "what port does it use?" is about llama.cpp's 8080
+    switches = report["topic_switches"]["overall"]
+    assert switches["n"] == 2 and switches["history"] == switches["bare"]
+    assert "| en | 1 |" in result.stdout
+
+
+def test_a_bad_dialogue_line_stops_with_its_number(services: Path, tmp_path: Path) -> None:
+    dialogues = tmp_path / "dialogues.jsonl"
+    dialogues.write_text('{"id": "d1", "turns": [{"question": "only one"}], "answer_phrases": []}\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", "--dialogues", str(dialogues), "--docs", str(services)])
+    assert result.exit_code != 0
+    assert "dialogues.jsonl:1: a dialogue needs at least two turns" in str(result.exception) + result.output
