@@ -194,78 +194,92 @@ def _run(coro):
 @click.option("--quiet", "-q", is_flag=True, help="Don't print a reasoning model's thinking (it goes to stderr otherwise).")
 def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None, as_json: bool, quiet: bool) -> None:
     """Answer QUESTION from the documents, streaming it to stdout (a model's thinking to stderr)."""
-    import time
-
-    from rag.pipeline import Assistant, Done, Escalation, Thinking, TierEnd, TierStart, Token
+    from rag.pipeline import Assistant
     from rag.tiers import assistant_config, open_tiers
 
     settings = _settings(docs)
     index, _ = _open(settings)
-    show_thinking = not (quiet or as_json)
 
     async def go() -> int:
         tiers = await open_tiers(settings)
-        degraded = False
-        thinking_since: float | None = None  # a tier is thinking (shown on stderr) since then
-
-        def end_thinking() -> None:
-            nonlocal thinking_since
-            if thinking_since is not None and show_thinking:
-                click.echo(f"\n[thought for {time.perf_counter() - thinking_since:.1f} s]", err=True)
-            thinking_since = None
-
         try:
             for status in tiers.statuses:
                 click.echo(status.line(), err=True)
             degraded = _failed_at_start(tiers.statuses, settings)
             assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
-            done = None
-            async for event in assistant.ask(question, escalate=escalate, mode=mode):
-                if isinstance(event, Thinking):
-                    if thinking_since is None:
-                        thinking_since = time.perf_counter()
-                        if show_thinking:
-                            click.echo(f"[{event.tier.upper()} thinking]", err=True)
-                    if show_thinking:
-                        click.echo(event.text, nl=False, err=True)
-                elif isinstance(event, Token):
-                    end_thinking()
-                    if not as_json:
-                        click.echo(event.text, nl=False)
-                elif isinstance(event, TierStart) and event.reason and not as_json:
-                    click.echo(f"\n[{event.tier.upper()} takes over: {event.reason}]", err=True)
-                elif isinstance(event, Escalation) and event.skipped:
-                    click.echo(f"\n[escalation needed ({', '.join(event.reasons)}) but skipped: {event.skipped}]", err=True)
-                elif isinstance(event, TierEnd):
-                    end_thinking()
-                    if event.error:
-                        degraded = True
-                        click.echo(f"\n[{event.tier.upper()} failed: {event.error}]", err=True)
-                elif isinstance(event, Done):
-                    done = event
-            assert done is not None
-            if as_json:
-                click.echo(json.dumps(done.to_json(), ensure_ascii=False))
-            else:
-                click.echo("")
-                click.echo(f"\n-- answered by the {done.tier.upper()} tier" + (f" (escalated: {', '.join(done.reasons)})" if done.escalated else ""))
-                for n, hit in enumerate(done.hits, 1):
-                    click.echo(f"[Source {n}] {hit.source} › {hit.heading} ({hit.score:.2f})")
-                m = done.metrics
-                thought = f" ({m.reasoning_tokens} thinking)" if m.reasoning_tokens else ""
-                click.echo(
-                    f"retrieval {m.retrieval_ms:.1f} ms, prep {m.prep_ms:.1f} ms, total {m.total_ms:.0f} ms, "
-                    f"tokens {m.prompt_tokens} in / {m.completion_tokens} out{thought}, cost ${m.cost:.6f}", err=True,
-                )
-                for t in m.tiers:
-                    click.echo("  " + _tier_line(t), err=True)
-            return 3 if degraded else 0
+            _, failed = await _answer_turn(assistant, question, (), escalate=escalate, mode=mode, as_json=as_json, quiet=quiet)
+            return 3 if degraded or failed else 0
         finally:
             await tiers.aclose()
 
     code = _run(go())
     if code:
         sys.exit(code)
+
+
+async def _answer_turn(assistant, question: str, history, escalate=None, mode=None, as_json=False, quiet=False):
+    """Stream one turn to the terminal: answer text to stdout, thinking and notes to stderr; returns ``(done, failed)``.
+
+    ``failed``: a tier failed during the turn (``rag ask`` exits 3). With ``as_json``, one JSON object
+    (``Done.to_json``) instead of the text and the summary.
+    """
+    import time
+
+    from rag.pipeline import Done, Escalation, Retrieved, Thinking, TierEnd, TierStart, Token
+
+    show_thinking = not (quiet or as_json)
+    failed = False
+    thinking_since: float | None = None  # a tier is thinking (shown on stderr) since then
+
+    def end_thinking() -> None:
+        nonlocal thinking_since
+        if thinking_since is not None and show_thinking:
+            click.echo(f"\n[thought for {time.perf_counter() - thinking_since:.1f} s]", err=True)
+        thinking_since = None
+
+    done = None
+    async for event in assistant.ask(question, history=history, escalate=escalate, mode=mode):
+        if isinstance(event, Retrieved) and event.result.carried and not as_json:
+            click.echo(f"[searched for: {event.result.query}, with {', '.join(event.result.carried)} from earlier turns]", err=True)
+        elif isinstance(event, Thinking):
+            if thinking_since is None:
+                thinking_since = time.perf_counter()
+                if show_thinking:
+                    click.echo(f"[{event.tier.upper()} thinking]", err=True)
+            if show_thinking:
+                click.echo(event.text, nl=False, err=True)
+        elif isinstance(event, Token):
+            end_thinking()
+            if not as_json:
+                click.echo(event.text, nl=False)
+        elif isinstance(event, TierStart) and event.reason and not as_json:
+            click.echo(f"\n[{event.tier.upper()} takes over: {event.reason}]", err=True)
+        elif isinstance(event, Escalation) and event.skipped:
+            click.echo(f"\n[escalation needed ({', '.join(event.reasons)}) but skipped: {event.skipped}]", err=True)
+        elif isinstance(event, TierEnd):
+            end_thinking()
+            if event.error:
+                failed = True
+                click.echo(f"\n[{event.tier.upper()} failed: {event.error}]", err=True)
+        elif isinstance(event, Done):
+            done = event
+    assert done is not None
+    if as_json:
+        click.echo(json.dumps(done.to_json(), ensure_ascii=False))
+        return done, failed
+    click.echo("")
+    click.echo(f"\n-- answered by the {done.tier.upper()} tier" + (f" (escalated: {', '.join(done.reasons)})" if done.escalated else ""))
+    for n, hit in enumerate(done.hits, 1):
+        click.echo(f"[Source {n}] {hit.source} › {hit.heading} ({hit.score:.2f})")
+    m = done.metrics
+    thought = f" ({m.reasoning_tokens} thinking)" if m.reasoning_tokens else ""
+    click.echo(
+        f"retrieval {m.retrieval_ms:.1f} ms, prep {m.prep_ms:.1f} ms, total {m.total_ms:.0f} ms, "
+        f"tokens {m.prompt_tokens} in / {m.completion_tokens} out{thought}, cost ${m.cost:.6f}", err=True,
+    )
+    for t in m.tiers:
+        click.echo("  " + _tier_line(t), err=True)
+    return done, failed
 
 
 def _failed_at_start(statuses, settings: Settings) -> bool:
