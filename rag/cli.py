@@ -1,4 +1,4 @@
-"""The command line: ``python -m rag index|search|ask|compare|bench|serve-local``.
+"""The command line: ``python -m rag index|search|ask|chat|eval|compare|bench|serve-local``.
 
 Output contract (other tools depend on it): hits go to stdout, progress and
 diagnostics to stderr; ``--json`` prints one JSON array per query; an expected
@@ -280,6 +280,62 @@ async def _answer_turn(assistant, question: str, history, escalate=None, mode=No
     for t in m.tiers:
         click.echo("  " + _tier_line(t), err=True)
     return done, failed
+
+
+@cli.command()
+@_docs_option
+@click.option("--escalate", type=click.Choice(["auto", "always", "never"]), default=None, help="Escalation to the LLM tier (default: RAG_ESCALATE, auto).")
+@click.option("--quiet", "-q", is_flag=True, help="Don't print a reasoning model's thinking, nor the per-turn summary.")
+def chat(docs: Path | None, escalate: str | None, quiet: bool) -> None:
+    """A terminal chat: each question is answered with the conversation so far (follow-ups keep their subject).
+
+    Reads one question per line from the terminal (or a pipe); answers stream to
+    stdout. ``/new`` starts a new conversation, ``/quit`` (or end of input) ends.
+    The history is cut to RAG_HISTORY_TOKENS, oldest turns first, like the app's.
+    """
+    from rag.pipeline import Assistant
+    from rag.prompts import Turn
+    from rag.tiers import assistant_config, open_tiers
+
+    settings = _settings(docs)
+    index, report = _open(settings)
+    interactive = sys.stdin.isatty()
+
+    async def go() -> int:
+        tiers = await open_tiers(settings)
+        history: list[Turn] = []
+        try:
+            for status in tiers.statuses:
+                click.echo(status.line(), err=True)
+            failed_any = _failed_at_start(tiers.statuses, settings)  # exit 3, as rag ask
+            assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
+            click.echo(f"{report.files} files, {report.chunks} passages. Ask a question; /new starts over, /quit ends.", err=True)
+            while True:
+                if interactive:
+                    click.echo("\n> ", nl=False, err=True)
+                line = sys.stdin.readline()
+                if not line:
+                    break
+                question = line.strip()
+                if question in ("/quit", "/exit", "/q"):
+                    break
+                if question in ("/new", "/yeni"):
+                    history.clear()
+                    click.echo("[a new conversation]", err=True)
+                    continue
+                if not question:
+                    continue
+                done, failed = await _answer_turn(assistant, question, history, escalate=escalate, quiet=quiet)
+                failed_any = failed_any or failed
+                if done.tier != "none":
+                    history.append(Turn(question, done.answer))
+            return 3 if failed_any else 0
+        finally:
+            await tiers.aclose()
+
+    code = _run(go())
+    if code:
+        sys.exit(code)
 
 
 def _failed_at_start(statuses, settings: Settings) -> bool:

@@ -290,3 +290,20 @@ def test_a_bad_dialogue_line_stops_with_its_number(services: Path, tmp_path: Pat
     result = CliRunner().invoke(cli, ["eval", "--dialogues", str(dialogues), "--docs", str(services)])
     assert result.exit_code != 0
     assert "dialogues.jsonl:1: a dialogue needs at least two turns" in str(result.exception) + result.output
+
+
+# --- rag chat: the terminal keeps the conversation
+
+
+def test_rag_chat_answers_a_follow_up_with_its_history_and_new_starts_over(services: Path, tmp_path: Path, monkeypatch) -> None:
+    """No model answers (the SLM's address refuses): the extractive tier shows what retrieval handed over."""
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RAG_SLM_BASE_URL", "http://127.0.0.1:9/v1")
+    script = "How do I install Ollama?\nAnd what port does it use?\n/new\nAnd what port does it use?\n/quit\nnever asked\n"
+    result = CliRunner().invoke(cli, ["chat", "--docs", str(services), "--quiet"], input=script, catch_exceptions=False)
+    answers = result.stdout.split("-- answered by")
+    assert len(answers) == 4  # three turns (the line after /quit is never read)
+    assert "11434" in answers[1].split("\n\n", 1)[1]  # the follow-up, about Ollama
+    assert result.stderr.count("[searched for: And what port does it use?, with") == 1  # not after /new
+    assert "[a new conversation]" in result.stderr
+    assert result.exit_code == 3  # the SLM failed every turn: said, as rag ask says it
