@@ -28,12 +28,17 @@ def _thought(turn: TurnMetrics) -> bool:
 def metrics_table(turn: TurnMetrics) -> str:
     """One row per tier: TTFT, generation, total, tokens, tok/s, cost (≈ marks estimates).
 
+    A turn that waited for the model (the embedded server's queue) says how long in the first line,
+    as "queue wait": the tiers' TTFT and total count from when the request was sent, after it.
+
     When a tier thought, thinking gets its own columns: TTFT (first token of anything), time to the
     first *answer* token, thinking time, answer generation, and the tokens split into thinking + answer;
     tokens/s is answer tokens over answer generation.
     """
+    queued = sum(t.queue_ms for t in turn.tiers)
+    wait = f" · **Queue wait** {_ms(queued)}" if queued > 0 else ""
     lines = [
-        f"**Prep** {_ms(turn.prep_ms)} · **Retrieval** {_ms(turn.retrieval_ms)} · **Total** {_ms(turn.total_ms)}",
+        f"**Prep** {_ms(turn.prep_ms)} · **Retrieval** {_ms(turn.retrieval_ms)}{wait} · **Total** {_ms(turn.total_ms)}",
         "",
     ]
     thought = _thought(turn)

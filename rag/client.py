@@ -3,8 +3,11 @@
 ``TierClient.stream(prompt)`` is an async generator of ``Delta`` (text as it
 arrives, each marked ``answer`` or ``reasoning``) ending with exactly one
 ``Finished`` (the answer, the thinking apart from it, the tier's metrics, and
-the error if the stream broke). ``complete(prompt)`` is the same request without
-streaming, returning the ``Finished``. A failure never raises out of either:
+the error if the stream broke). A client with a ``queue`` (``rag.queue.FairQueue``:
+the embedded server, which serves one request at a time) first waits its turn
+there, yielding ``Waiting(ahead)`` whenever its place in the line changes.
+``complete(prompt)`` is the same request without streaming (queued the same way,
+silently), returning the ``Finished``. A failure never raises out of either:
 whatever was streamed before it is in ``Finished.text``, so the caller can keep
 the partial answer. Failures are classified by the SDK's exception types
 (``APITimeoutError``, ``APIConnectionError``, ``APIStatusError``), never by
@@ -31,6 +34,11 @@ models, which have none). A server that answers HTTP 400 to a request carrying
 it is asked once more without it; when that succeeds, the client stops sending
 it and says so in ``Finished.note``.
 
+A stream that ends without a ``finish_reason`` (``[DONE]`` or the body's end
+with none: llama-cpp-python's server cuts a running stream that way when another
+request arrives, unless told not to) is a cut answer, never a success: it ends
+with ``TruncatedStream``, the partial text kept.
+
 Retries: the SDK retries only before a response starts (connection errors,
 429/5xx), when nothing has been shown yet; a stream that breaks is not retried,
 since that would repeat text the user already saw.
@@ -48,9 +56,10 @@ import openai
 import pydantic
 from openai import AsyncOpenAI
 
-from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ReasoningBudgetExhausted
+from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ReasoningBudgetExhausted, TruncatedStream
 from rag.metrics import Prices, TierMetrics
 from rag.prompts import Prompt
+from rag.queue import FairQueue, Ticket
 from rag.reasoning import ANSWER, REASONING, ReasoningParser, split_message
 from rag.tokens import count_tokens
 from rag.models import model_key, resolve_model  # re-exported: they were defined here
@@ -64,6 +73,7 @@ __all__ = [
     "MalformedResponse",
     "TierClient",
     "TierConfig",
+    "Waiting",
     "classify",
     "model_key",
     "resolve_model",
@@ -118,6 +128,13 @@ class TierConfig:
 class Delta:
     text: str
     kind: str = ANSWER  # "answer", or "reasoning": the model's thinking, never part of the answer
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The request waits in the client's queue; sent once ``ahead`` requests have finished (a new one each time it moves)."""
+
+    ahead: int
 
 
 @dataclass(frozen=True)
@@ -271,16 +288,27 @@ def _count(metrics: TierMetrics, usage: object | None, prompt_text: str, answer:
         metrics.reasoning_estimated = thought > 0
 
 
-class TierClient:
-    """Streams (or completes) requests to one OpenAI-compatible server."""
+async def _granted(ticket: Ticket) -> None:
+    """Wait until ``ticket`` holds a slot (its positions unreported)."""
+    async for _ in ticket.positions():
+        pass
 
-    def __init__(self, config: TierConfig, http_client: httpx.AsyncClient | None = None) -> None:
+
+class TierClient:
+    """Streams (or completes) requests to one OpenAI-compatible server.
+
+    ``queue``: the line this server's requests wait in (``rag.queue.FairQueue``), for a server
+    that serves one at a time; None sends every request at once (the server queues, if it must).
+    """
+
+    def __init__(self, config: TierConfig, http_client: httpx.AsyncClient | None = None, queue: FairQueue | None = None) -> None:
         self.config = config
+        self.queue = queue
         self.effort_rejected = False  # the server refused reasoning_effort once: it is not sent again
         self._client = AsyncOpenAI(
             base_url=config.base_url,
             api_key=config.api_key or "not-needed",
-            timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 5.0)),
+            timeout=openai.Timeout(config.timeout, connect=min(config.timeout, 5.0)),  # the SDK's own httpx (openai 3.x: httpx2)
             max_retries=1,
             http_client=http_client,
         )
@@ -342,6 +370,14 @@ class TierClient:
             cfg.tier, cfg.base_url,
         )
 
+    def _cut(self) -> TruncatedStream:
+        cfg = self.config
+        return TruncatedStream(
+            f"the {cfg.tier.upper()} tier at {cfg.base_url} ended its stream before the model finished (no finish_reason): "
+            "the answer is cut; ask again.",
+            cfg.tier, cfg.base_url,
+        )
+
     def _finish(
         self, metrics: TierMetrics, usage: object | None, prompt: Prompt, answer: str, reasoning: str,
         finish_reason: str | None, error: BackendError | None, limit: int, effort: str | None,
@@ -358,8 +394,12 @@ class TierClient:
     async def stream(
         self, prompt: Prompt, max_tokens: int | None = None, temperature: float | None = None,
         reasoning_effort: str | None | _UseConfig = USE_CONFIG,
-    ) -> AsyncIterator[Delta | Finished]:
-        """Deltas as the server streams them (thinking marked ``reasoning``), then one ``Finished``."""
+    ) -> AsyncIterator[Waiting | Delta | Finished]:
+        """``Waiting`` while queued, then deltas as the server streams them (thinking marked ``reasoning``), then one ``Finished``.
+
+        ``Finished.metrics.queue_ms`` is the time spent waiting in ``queue``; TTFT and total are
+        measured from when the request is sent, after that wait.
+        """
         cfg = self.config
         temperature = cfg.temperature if temperature is None else temperature
         limit, effort = self._limit(prompt, max_tokens), self._effort(reasoning_effort)
@@ -369,9 +409,15 @@ class TierClient:
         finish_reason: str | None = None
         error: BackendError | None = None
         note: str | None = None
+        ticket = self.queue.join() if self.queue is not None else None
         timeline = _Timeline(time.perf_counter())
         stream = None
         try:
+            if ticket is not None and not ticket.granted:  # granted at once: no wait, queue_ms stays 0
+                async for ahead in ticket.positions():
+                    yield Waiting(ahead)
+                metrics.queue_ms = (time.perf_counter() - timeline.started) * 1000
+                timeline = _Timeline(time.perf_counter())  # the request is sent now: TTFT and total count from here
             stream, note = await self._create(prompt, True, limit, temperature, effort)
             async for chunk in stream:
                 usage = _usage(chunk) or usage
@@ -401,6 +447,10 @@ class TierClient:
                     await stream.close()
                 except (*WIRE_ERRORS, OSError):  # closing a broken stream may fail too
                     pass
+            if ticket is not None:
+                ticket.leave()  # also when the caller stopped reading: the next in line goes
+        if error is None and finish_reason is None:
+            error = self._cut()
         rest = parser.flush()  # what was held back as a possible marker, or the partial answer of a broken stream
         if rest:
             now = time.perf_counter()
@@ -430,8 +480,13 @@ class TierClient:
         error: BackendError | None = None
         note: str | None = None
         answer = reasoning = ""
+        ticket = self.queue.join() if self.queue is not None else None
         started = time.perf_counter()
         try:
+            if ticket is not None and not ticket.granted:
+                await _granted(ticket)
+                metrics.queue_ms = (time.perf_counter() - started) * 1000
+                started = time.perf_counter()
             response, note = await self._create(prompt, False, limit, temperature, effort)
             usage = _usage(response)
             choice = _first_choice(response, "answer")
@@ -444,6 +499,9 @@ class TierClient:
                     answer, reasoning = split_message(_text(getattr(message, "content", None), "message.content"), _reasoning_field(message))
         except WIRE_ERRORS as err:  # what the server or the network did; a bug of ours raises
             error = classify(err, cfg)
+        finally:
+            if ticket is not None:
+                ticket.leave()
         metrics.total_ms = (time.perf_counter() - started) * 1000
         error = self._finish(metrics, usage, prompt, answer, reasoning, finish_reason, error, limit, effort)
         return Finished(answer, metrics, error, finish_reason, reasoning, note)

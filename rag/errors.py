@@ -12,6 +12,7 @@ Our exception hierarchy:
     - BackendStatusError    the server answered with an HTTP error (429, 500, ...)
     - ModelNotServed        the server does not serve the model (lists what it serves)
     - ReasoningBudgetExhausted  the model spent all its tokens thinking and wrote no answer
+    - TruncatedStream       the stream ended before the model finished (no finish_reason): the answer is cut
 
 Messages say what happened *and* the next step: which folder to create, which
 setting to change. Entry points (the CLI, the app) catch ``RagError`` and show
@@ -31,6 +32,7 @@ __all__ = [
     "ModelNotServed",
     "RagError",
     "ReasoningBudgetExhausted",
+    "TruncatedStream",
 ]
 
 
@@ -88,4 +90,14 @@ class ReasoningBudgetExhausted(BackendError):
 
     Not a broken server: the next tier answers, and the message says which
     setting to raise or lower.
+    """
+
+
+class TruncatedStream(BackendError):
+    """A stream that ended (``[DONE]`` or the body's end) without a ``finish_reason``: the answer is cut, not done.
+
+    llama-cpp-python's server does this to a running stream when another request
+    arrives (its ``interrupt_requests``); a proxy that gives up early can too. The
+    partial text is kept (``Finished.text``), but it is a failure: the pipeline
+    escalates it, and the demo shows it as cut.
     """

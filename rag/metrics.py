@@ -13,6 +13,9 @@ The timeline of one streamed tier (milliseconds from the request)::
                       (of anything)             (ttfa)
 
 A model that does not think has ``thinking_ms == 0`` and ``ttfa_ms == ttft_ms``.
+A request that first waited its turn in the server's queue (``rag.queue``: the
+embedded server serves one at a time) has that wait in ``queue_ms``, before
+"request": TTFT and total count from when the request was actually sent.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class TierMetrics:
     thinking_ms: float = 0.0  # first thinking token -> first answer token (or -> last thinking token without one)
     reasoning_tokens: int = 0  # of completion_tokens, the thinking
     reasoning_estimated: bool = False  # reasoning_tokens split off with tiktoken (the server sent no reasoning_tokens)
+    queue_ms: float = 0.0  # waiting in the server's queue before the request was sent (not in ttft_ms or total_ms)
 
     @property
     def answer_tokens(self) -> int:
@@ -66,7 +70,7 @@ class TierMetrics:
         data = asdict(self)
         data["answer_tokens"] = self.answer_tokens
         data["tokens_per_s"] = None if self.tokens_per_s is None else round(self.tokens_per_s, 2)
-        for key in ("ttft_ms", "ttfa_ms", "thinking_ms", "generation_ms", "total_ms"):
+        for key in ("ttft_ms", "ttfa_ms", "thinking_ms", "generation_ms", "total_ms", "queue_ms"):
             if data[key] is not None:
                 data[key] = round(data[key], 1)
         data["cost"] = round(self.cost, 6)

@@ -7,6 +7,7 @@ says ``"stream": false``), from scripts the test enqueues:
 
     server.enqueue("gpt-oss-20b", Script(["Hello ", "world"]))
     server.enqueue("phi", Script(["partial "], die_after=1))   # the stream breaks
+    server.enqueue("phi", Script(["a ", "b"], cut_after=1))     # [DONE] after 1 chunk, no finish_reason
     server.enqueue("phi", Script(status=500))                  # HTTP 500
     server.enqueue("phi", Script(["late"], delay=5))           # slow first byte
 
@@ -58,6 +59,9 @@ class Script:
     usage: bool = True  # send a usage chunk when asked for it
     status: int = 200
     die_after: int | None = None  # close the connection after this many chunks (reasoning + content), without [DONE]
+    # end the stream cleanly after this many chunks, with [DONE] but no finish_reason and no usage: what
+    # llama-cpp-python's server sends a running stream it interrupts for a waiting request (interrupt_requests)
+    cut_after: int | None = None
     delay: float = 0.0  # seconds before the first byte
     chunk_delay: float = 0.0
     malformed: bool = False  # send a line that is not JSON
@@ -156,6 +160,9 @@ class ScriptedServer:
             for i, delta in enumerate(deltas):
                 if script.die_after is not None and i >= script.die_after:
                     raise ConnectionResetError("scripted death")
+                if script.cut_after is not None and i >= script.cut_after:
+                    yield "data: [DONE]\n\n"
+                    return
                 text = delta.get("content", "")
                 choice = {"index": 0, "delta": delta, "finish_reason": None} if chat else {"index": 0, "text": text, "finish_reason": None}
                 yield f"data: {json.dumps({'id': 'x', 'object': 'chunk', 'created': 0, 'model': model, 'choices': [choice]})}\n\n"
@@ -165,6 +172,9 @@ class ScriptedServer:
                     await asyncio.sleep(script.chunk_delay)
             if script.die_after is not None:
                 raise ConnectionResetError("scripted death")
+            if script.cut_after is not None:  # every chunk sent, still no finish_reason
+                yield "data: [DONE]\n\n"
+                return
             reason = script.finish_reason
             end = {"index": 0, "delta": {}, "finish_reason": reason} if chat else {"index": 0, "text": "", "finish_reason": reason}
             yield f"data: {json.dumps({'id': 'x', 'object': 'chunk', 'created': 0, 'model': model, 'choices': [end]})}\n\n"

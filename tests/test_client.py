@@ -23,6 +23,7 @@ Ollama, llama.cpp and vLLM document it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -31,9 +32,12 @@ import pytest
 from helpers import free_port
 from scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
-from rag.client import USE_CONFIG, Delta, Finished, TierClient, TierConfig
+from rag.client import USE_CONFIG, Delta, Finished, TierClient, TierConfig, Waiting
 from rag.models import model_key, resolve_model
-from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed, ReasoningBudgetExhausted
+from rag.errors import (
+    BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed, ReasoningBudgetExhausted, TruncatedStream,
+)
+from rag.queue import FairQueue
 from rag.metrics import Prices, TierMetrics
 from rag.prompts import Prompt
 from rag.tokens import count_tokens
@@ -203,6 +207,86 @@ async def test_stream_dying_midway_does_not_claim_the_server_is_down(scripted: S
     assert not isinstance(error, BackendUnavailable)
     assert "Nothing answers" not in str(error)
     assert "mid-stream" in str(error) or "broke" in str(error)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("profile", ["chat", "completion"])
+@pytest.mark.parametrize("cut_after", [2, 3], ids=["mid-answer", "after-every-chunk"])
+async def test_a_stream_that_ends_without_a_finish_reason_is_truncated_not_finished(scripted: ScriptedServer, profile: str, cut_after: int) -> None:
+    """What llama-cpp-python's server sends a stream it interrupts: chunks, then ``[DONE]`` with no finish_reason.
+
+    Cut after every chunk, the text even reads complete: only the missing finish_reason says it is not.
+    """
+    chunks = ["Foundry Local ", "listens on ", "port 5273."]
+    scripted.enqueue(SLM, Script(chunks, cut_after=cut_after))
+    events, _ = await collect(config(scripted.base_url, profile=profile))
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert finished.text == "".join(chunks[:cut_after])  # the partial text is kept
+    assert [e.text for e in events if isinstance(e, Delta)] == chunks[:cut_after]
+    assert finished.finish_reason is None
+    assert isinstance(finished.error, TruncatedStream) and isinstance(finished.error, BackendError)
+    assert str(finished.error) == (
+        f"the SLM tier at {scripted.base_url} ended its stream before the model finished (no finish_reason): the answer is cut; ask again."
+    )
+    assert finished.metrics.error == str(finished.error)
+    assert finished.metrics.estimated is True  # no usage came: counted with tiktoken
+    assert len(scripted.requests) == 1  # not retried: the user saw the text
+
+
+@pytest.mark.asyncio
+async def test_queued_streams_go_one_at_a_time_in_order_and_each_waiter_is_told_its_place(scripted: ScriptedServer) -> None:
+    """Three streams at once through one queue slot: the server sees one request at a time, in arrival order."""
+    for n in range(3):
+        scripted.enqueue(SLM, Script([f"answer{n} ", "part two"], chunk_delay=0.2))
+    client = TierClient(config(scripted.base_url), queue=FairQueue(slots=1))
+    seen_while: list[int] = []  # how many requests the server had seen when each stream's first delta came
+
+    async def one(n: int) -> list:
+        await asyncio.sleep(0.05 * n)  # arrive in order 0, 1, 2
+        events = []
+        async for event in client.stream(PROMPT):
+            if isinstance(event, Delta) and not any(isinstance(e, Delta) for e in events):
+                seen_while.append(len(scripted.requests))
+            events.append(event)
+        return events
+
+    try:
+        runs = await asyncio.gather(*(one(n) for n in range(3)))
+    finally:
+        await client.aclose()
+    told = [[e.ahead for e in events if isinstance(e, Waiting)] for events in runs]
+    assert told == [[], [1], [2, 1]]
+    assert seen_while == [1, 2, 3]  # each was sent only after the one before it had finished
+    for n, events in enumerate(runs):
+        finished = events[-1]
+        assert isinstance(finished, Finished) and finished.error is None and finished.finish_reason == "stop"
+        assert finished.text == f"answer{n} part two"
+        waits = [i for i, e in enumerate(events) if isinstance(e, Waiting)]
+        assert all(i < next(j for j, e in enumerate(events) if isinstance(e, Delta)) for i in waits)  # before the first token
+    first, second, third = (events[-1].metrics for events in runs)
+    assert first.queue_ms == 0 and second.queue_ms > 300 and third.queue_ms > second.queue_ms + 300
+    # TTFT and total count from when the request was sent, not from the wait: each stream alone takes ~0.4 s
+    for m in (first, second, third):
+        assert m.ttft_ms is not None and m.ttft_ms < 300 and m.total_ms < 1000
+    assert client.queue.running == 0 and client.queue.waiting == 0
+
+
+@pytest.mark.asyncio
+async def test_a_stream_stopped_while_it_waits_leaves_the_queue(scripted: ScriptedServer) -> None:
+    scripted.enqueue(SLM, Script(["slow ", "answer"], chunk_delay=0.3))
+    client = TierClient(config(scripted.base_url), queue=FairQueue())
+    try:
+        running = client.stream(PROMPT)
+        assert isinstance(await anext(running), Delta)  # the first request holds the slot
+        waiting = client.stream(PROMPT)
+        assert await anext(waiting) == Waiting(1)
+        await waiting.aclose()  # the chat was stopped while queued
+        assert client.queue.waiting == 0 and len(scripted.requests) == 1  # never sent
+        rest = [e async for e in running]
+        assert rest[-1].error is None and client.queue.running == 0
+    finally:
+        await client.aclose()
 
 
 @pytest.mark.asyncio
