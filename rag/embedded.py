@@ -13,6 +13,17 @@ only one of that owner in this process: Chainlit's ``-w`` reload re-imports
 pid is also kept in a small file, and starting a new one first stops the one
 the previous import left behind.
 
+One request at a time, never cut. llama-cpp-python's server runs one completion
+at a time, and by default (``interrupt_requests`` in its ``ServerSettings``, true)
+it *interrupts* a running stream as soon as another request waits: the first
+answer ends after a few tokens with ``[DONE]`` and no ``finish_reason`` (measured:
+two streams 0.5 s apart, the first cut after ~60-100 characters). So the server is
+started with ``--interrupt_requests False``: a waiting request waits for the
+running one to finish. The app's requests wait their turn before they are sent,
+in arrival order and told their place (``rag.queue.FairQueue``, set up by
+``rag.tiers``), and a stream cut short anyway is reported as cut
+(``rag.errors.TruncatedStream``), never taken as an answer.
+
 Health. ``start()`` returns once ``/v1/models`` answers; ``warm_up()`` runs one
 tiny completion and measures it (the workshop's advice against a slow first
 turn). ``exit_status()`` says whether the process has died and how (exit code
@@ -214,6 +225,7 @@ class EmbeddedServer:
                 sys.executable, "-m", "rag.llama_server", "--lifeline", *(["--extra-buffers"] if self.extra_buffers else []),
                 "--model", str(self.model_path), "--model_alias", self.alias, "--host", "127.0.0.1",
                 "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--n_threads", str(self.threads),
+                "--interrupt_requests", "False",  # a waiting request must never cut a running one (module docstring)
             ]
             if self.log_path is not None:
                 self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@
 
     Retrieved   the hits and retrieval's confidence
     TierStart   a tier begins (with why, when it is not the first)
+    Queued      the tier's request waits for the model (the embedded server's queue): how many are ahead
     Thinking    a reasoning model's thinking, as it streams (never part of an answer)
     Token       answer text from the tier that is answering
     TierEnd     a tier finished: its answer, thinking, metrics and error (partial text kept)
@@ -38,9 +39,9 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rag.client import USE_CONFIG, Delta, Finished, TierClient
+from rag.client import USE_CONFIG, Delta, Finished, TierClient, Waiting
 from rag.supervisor import Supervisor
-from rag.errors import BackendStatusError, BackendTimeout, ReasoningBudgetExhausted
+from rag.errors import BackendStatusError, BackendTimeout, ReasoningBudgetExhausted, TruncatedStream
 from rag.escalation import Policy, assess, decide, support
 from rag.extractive import extract_answer
 from rag.followup import resolve
@@ -55,6 +56,7 @@ __all__ = [
     "Done",
     "Escalation",
     "Event",
+    "Queued",
     "Retrieved",
     "TierEnd",
     "Thinking",
@@ -74,6 +76,18 @@ class TierStart:
     tier: str
     model: str
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Queued:
+    """The tier's request waits its turn at the model (``rag.queue``); a new one each time ``ahead`` changes.
+
+    ``ahead``: requests (other chats' turns, /demo passes) that must finish before this one is sent.
+    Only before the tier's first token; a tier that did not wait yields none.
+    """
+
+    tier: str
+    ahead: int
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,7 @@ class TierEnd:
     note: str | None = None  # not an error, worth saying (e.g. the server refused reasoning_effort)
     budget: bool = False  # the error is a model that thought until its token limit
     crashed: bool = False  # the error is the embedded server's process dying (it is restarted)
+    truncated: bool = False  # the error is a stream that ended without a finish_reason: ``text`` is cut
 
 
 @dataclass(frozen=True)
@@ -147,7 +162,7 @@ class Done:
         }
 
 
-Event = Retrieved | TierStart | Thinking | Token | TierEnd | Escalation | Done
+Event = Retrieved | TierStart | Queued | Thinking | Token | TierEnd | Escalation | Done
 
 # A question longer than this is cut (with a note): it is sent to both tiers, and a
 # pasted document as a "question" would crowd out the sources and blow the prompt.
@@ -361,7 +376,11 @@ async def _tier_events(
     client: TierClient, tier: str, prompt, temperature: float | None, reason: str = "", effort=USE_CONFIG,
     supervisor: Supervisor | None = None,
 ) -> AsyncIterator[Event]:
-    """One model tier's events: its start, its thinking and answer as they stream, its end (answer, thinking, metrics, error).
+    """One model tier's events: its start, its place in the model's queue while it waits, its thinking and
+    answer as they stream, its end (answer, thinking, metrics, error).
+
+    A stream cut short (``TruncatedStream``) ends with its partial text and ``TierEnd.truncated``: a failure,
+    which the policy escalates.
 
     With a ``supervisor`` (the embedded server's), a failure that coincides with the server's
     process having died is reported as the crash it is (signal, log), with ``TierEnd.crashed``.
@@ -370,7 +389,9 @@ async def _tier_events(
     yield TierStart(tier, client.config.model, reason)
     finished: Finished | None = None
     async for event in client.stream(prompt, temperature=temperature, reasoning_effort=effort):
-        if isinstance(event, Delta):
+        if isinstance(event, Waiting):
+            yield Queued(tier, event.ahead)
+        elif isinstance(event, Delta):
             yield Token(tier, event.text) if event.kind == "answer" else Thinking(tier, event.text)
         else:
             finished = event
@@ -378,7 +399,8 @@ async def _tier_events(
     error = finished.error
     message = str(error) if error else None
     crashed = False
-    if error is not None and supervisor is not None and not isinstance(error, (BackendStatusError, BackendTimeout, ReasoningBudgetExhausted)):
+    # a status, a timeout, a thought-out budget or a cleanly ended stream is the server's answer, not its crash
+    if error is not None and supervisor is not None and not isinstance(error, (BackendStatusError, BackendTimeout, ReasoningBudgetExhausted, TruncatedStream)):
         status = await asyncio.to_thread(supervisor.wait_for_crash, 1.0)  # the socket can close a moment before the exit is seen
         kept = "; the partial answer is kept" if finished.text else ""
         if status is not None:
@@ -391,7 +413,7 @@ async def _tier_events(
             finished.metrics.error = message
     yield TierEnd(
         tier, finished.text, finished.metrics, message, finished.reasoning, finished.note,
-        isinstance(error, ReasoningBudgetExhausted), crashed,
+        isinstance(error, ReasoningBudgetExhausted), crashed, isinstance(error, TruncatedStream),
     )
 
 

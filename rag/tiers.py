@@ -6,7 +6,9 @@ completion, timed, before the tier is declared up), resolves each model alias
 against the server's ``/v1/models``, and reports every tier's status in words
 the app shows on its welcome screen. A tier that cannot be reached is ``None``
 with a note; the pipeline then skips it and says why. An embedded server comes
-with a ``Supervisor`` that restarts it when it crashes.
+with a ``Supervisor`` that restarts it when it crashes, and with a
+``FairQueue`` (one slot: it serves one request at a time) that every chat's and
+/demo pass's request to it waits in, first come, first served.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rag.errors import BackendError, ConfigError
 from rag.escalation import Policy
 from rag.metrics import Prices
 from rag.pipeline import AssistantConfig
+from rag.queue import FairQueue
 from rag.settings import Settings
 
 __all__ = ["TierStatus", "Tiers", "assistant_config", "open_tiers"]
@@ -118,6 +121,7 @@ async def open_tiers(settings: Settings, start_embedded: bool = True, owner: str
 async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owner: str | None) -> None:
     url, origin, profile, model = settings.slm_base_url, "configured", "chat", settings.slm_model
     env, warm = "RAG_SLM_BASE_URL", ""
+    queue: FairQueue | None = None  # a configured server queues for itself (it may serve several at once)
     if url is None and settings.foundry_local_endpoint:
         url, origin, env = settings.foundry_local_endpoint, "foundry", "FOUNDRY_LOCAL_ENDPOINT"
     if url is None:
@@ -141,6 +145,7 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owne
         tiers.supervisor = Supervisor(server)
         url, origin, profile, model, env = server.base_url, "embedded", embedded.profile, embedded.alias, "RAG_SLM_BASE_URL"
         warm = warm_note
+        queue = FairQueue(slots=1)  # llama-cpp-python's server runs one completion at a time
     if settings.slm_prompt != "auto":
         profile = settings.slm_prompt
     config = TierConfig(
@@ -148,7 +153,7 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owne
         profile, Prices(settings.slm_price_prompt, settings.slm_price_completion), env,
         reasoning_effort=settings.slm_reasoning_effort,
     )
-    client = TierClient(config)
+    client = TierClient(config, queue=queue)
     try:
         served = await client.served_models()
         resolved = resolve_model(model, served, config)
@@ -158,7 +163,7 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owne
         return
     if resolved != model:
         await client.aclose()
-        client = TierClient(dataclasses.replace(config, model=resolved))
+        client = TierClient(dataclasses.replace(config, model=resolved), queue=queue)
     tiers.slm = client
     tiers.statuses.append(TierStatus("slm", True, url, resolved, origin, warm))
 

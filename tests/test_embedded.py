@@ -7,11 +7,14 @@ process itself, with real signals: the weights are loaded without llama.cpp's
 extra buffer types (the AMX crash), a SIGKILLed server is seen as a crash and
 restarted by its supervisor, repeated crashes mark it down, the server dies
 with a parent that is SIGKILLed, and a second server of the same owner (a
-reload) stops the first.
+reload) stops the first. And two chats at once: a waiting request never cuts
+the running one (the server is told not to), and the app's queue sends them one
+after the other, telling the second where it stands.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -33,7 +36,8 @@ if importlib.util.find_spec("llama_cpp") is None:  # the server runs in a child 
 
 from rag.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Exit, embedded_model_path  # noqa: E402
 from rag.supervisor import Supervisor  # noqa: E402
-from rag.client import TierClient, TierConfig  # noqa: E402
+from rag.client import Delta, Finished, TierClient, TierConfig, Waiting  # noqa: E402
+from rag.prompts import Prompt  # noqa: E402
 from rag.errors import BackendUnavailable  # noqa: E402
 from rag.index import open_index  # noqa: E402
 from rag.pipeline import Assistant, AssistantConfig, Done, TierEnd, TierStart, Token  # noqa: E402
@@ -307,6 +311,66 @@ def test_a_second_server_of_the_same_owner_stops_the_first(model_path: Path, tmp
         first.process.stdin.close()  # what the garbage collector would do with the forgotten object
     assert first.process.poll() is not None
     assert not (tmp_path / f"embedded-app-{os.getpid()}.json").exists()
+
+
+# ---------------------------------------------------------------- two streams at once
+
+# A continuation long and predictable enough that the first stream is still running when the second
+# arrives 0.5 s later (before the fix, the server cut the first one there, after ~60-100 characters).
+COUNTING = "Count from one to fifty: one, two, three,"
+COUNTING_TOKENS = 96
+
+
+async def _raw_stream(base_url: str, delay: float, http: httpx.AsyncClient) -> tuple[str, str | None, int]:
+    """(text, finish_reason, chunks) of one streamed completion sent straight to the server, ``delay`` s from now.
+
+    llama-cpp-python streams one chunk per generated token.
+    """
+    await asyncio.sleep(delay)
+    body = {"model": MODEL.alias, "prompt": COUNTING, "max_tokens": COUNTING_TOKENS, "temperature": 0, "stream": True}
+    text, reason, chunks = "", None, 0
+    async with http.stream("POST", f"{base_url}/completions", json=body, timeout=120) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if line.startswith("data:") and line.strip() != "data: [DONE]":
+                for choice in json.loads(line[5:]).get("choices") or []:
+                    text += choice.get("text") or ""
+                    reason = choice.get("finish_reason") or reason
+                    chunks += choice.get("finish_reason") is None
+    return text, reason, chunks
+
+
+@pytest.mark.asyncio
+async def test_a_waiting_request_does_not_cut_the_running_stream(server: EmbeddedServer) -> None:
+    """Straight to the server, with no queue of ours: it was started with ``--interrupt_requests False``."""
+    async with httpx.AsyncClient() as http:
+        first, second = await asyncio.gather(_raw_stream(server.base_url, 0, http), _raw_stream(server.base_url, 0.5, http))
+    for text, reason, chunks in (first, second):
+        assert reason in ("stop", "length"), (first, second)  # both finished, neither was cut
+        assert len(text) > 150 and (reason == "stop" or chunks >= COUNTING_TOKENS - 1), (first, second)  # the whole budget
+
+
+@pytest.mark.asyncio
+async def test_two_chats_streaming_at_once_both_finish_and_the_second_is_told_it_waits(session_tiers) -> None:
+    """The app's own client of the embedded server (``open_tiers``): its queue sends one request at a time."""
+    client = session_tiers.slm
+    assert client.queue is not None and client.queue.slots == 1
+    prompt = Prompt([{"role": "user", "content": COUNTING}], COUNTING, [], completion_max_tokens=COUNTING_TOKENS)
+
+    async def chat(delay: float) -> list:
+        await asyncio.sleep(delay)
+        return [e async for e in client.stream(prompt, max_tokens=COUNTING_TOKENS)]
+
+    first, second = await asyncio.gather(chat(0), chat(0.5))
+    ends = [events[-1] for events in (first, second)]
+    for events, end in zip((first, second), ends):
+        assert isinstance(end, Finished) and end.error is None and end.finish_reason in ("stop", "length"), end
+        assert end.text == "".join(e.text for e in events if isinstance(e, Delta))
+        assert len(end.text) > 150  # the cut came after ~60-100 characters
+    assert [e for e in first if isinstance(e, Waiting)] == []
+    assert [e.ahead for e in second if isinstance(e, Waiting)] == [1]
+    assert ends[0].metrics.queue_ms == 0 and ends[1].metrics.queue_ms > 300
+    assert ends[1].metrics.ttft_ms < ends[1].metrics.queue_ms  # TTFT counts from the request, sent after the wait
 
 
 # ---------------------------------------------------------------- supervision in a real session
