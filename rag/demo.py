@@ -14,14 +14,17 @@ JSON, in this order (tiers interleaved as their tokens arrive)::
     passages    {"hits": [{"n", "source", "heading", "text", "score", "page"}], "retrieval_ms", "covered"}   index only
     tier_down   {"tier", "reason"}                       a tier that is not configured, or was down at start
     tier_start  {"tier", "model"}
+    queued      {"tier", "ahead"}            waiting for the model (the embedded server's queue), per move
     delta       {"tier", "kind": "answer"|"reasoning", "text"}                       as the server streams
-    tier_end    {"tier", "model", "answer", "reasoning", "error", "note", "finish_reason", "metrics"}
+    tier_end    {"tier", "model", "answer", "reasoning", "error", "note", "finish_reason", "truncated", "metrics"}
     done        {}
 
 plus ``: keepalive`` comments while nothing arrives (a closed page is noticed
 then, and the tiers' requests are closed). ``tier_end.answer`` is the tier's
 final answer: a bare ``</think>`` can turn text already streamed as answer into
-thinking, so the page replaces what it streamed with it. ``metrics`` is
+thinking, so the page replaces what it streamed with it; ``truncated`` is true
+for a stream that ended without a ``finish_reason`` (the answer is cut: shown
+as cut, never as done). ``metrics`` is
 ``TierMetrics`` in milliseconds plus the pass's ``prep_ms`` (prompt building,
 retrieval included); token counts are the server's usage when it sent one,
 else tiktoken's, with ``estimated`` true.
@@ -49,8 +52,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.client import Delta, Finished, TierClient
-from rag.errors import RagError
+from rag.client import Delta, Finished, TierClient, Waiting
+from rag.errors import RagError, TruncatedStream
 from rag.metrics import TierMetrics
 from rag.prompts import Prompt, build_prompt
 from rag.retrieval import Hit, search
@@ -132,6 +135,7 @@ def metrics_data(metrics: TierMetrics, prep_ms: float) -> dict[str, object]:
         "thinking_ms": _ms(metrics.thinking_ms),
         "generation_ms": _ms(metrics.generation_ms),
         "total_ms": _ms(metrics.total_ms),
+        "queue_ms": _ms(metrics.queue_ms),  # waiting for the model before the request was sent (not in ttft or total)
         "prompt_tokens": metrics.prompt_tokens,
         "completion_tokens": metrics.completion_tokens,
         "reasoning_tokens": metrics.reasoning_tokens,
@@ -142,8 +146,11 @@ def metrics_data(metrics: TierMetrics, prep_ms: float) -> dict[str, object]:
     }
 
 
-def wire_event(tier: str, event: Delta | Finished, prep_ms: float = 0.0) -> WireEvent:
-    """A ``TierClient.stream`` event -> the wire event: ``delta`` for a ``Delta``, ``tier_end`` for the ``Finished``."""
+def wire_event(tier: str, event: Waiting | Delta | Finished, prep_ms: float = 0.0) -> WireEvent:
+    """A ``TierClient.stream`` event -> the wire event: ``queued`` for a ``Waiting``, ``delta`` for a ``Delta``,
+    ``tier_end`` for the ``Finished``."""
+    if isinstance(event, Waiting):
+        return WireEvent("queued", {"tier": tier, "ahead": event.ahead})
     if isinstance(event, Delta):
         return WireEvent("delta", {"tier": tier, "kind": event.kind, "text": event.text})
     return WireEvent("tier_end", {
@@ -154,6 +161,7 @@ def wire_event(tier: str, event: Delta | Finished, prep_ms: float = 0.0) -> Wire
         "error": None if event.error is None else str(event.error),
         "note": event.note,
         "finish_reason": event.finish_reason,
+        "truncated": isinstance(event.error, TruncatedStream),
         "metrics": metrics_data(event.metrics, prep_ms),
     })
 

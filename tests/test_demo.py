@@ -30,12 +30,13 @@ from fastapi.responses import PlainTextResponse
 from helpers import free_port
 from scripted_server import Script, ScriptedServer, reasoning_script
 
-from rag.client import Delta, Finished, TierClient, TierConfig
+from rag.client import Delta, Finished, TierClient, TierConfig, Waiting
 from rag.demo import COMPARE_PROMPT, KEEPALIVE, ROUTE_PREFIX, WireEvent, demo_prompt, demo_router, encode, metrics_data, mount, plotly_js, wire_event
-from rag.errors import BackendUnavailable, ConfigError
+from rag.errors import BackendUnavailable, ConfigError, TruncatedStream
 from rag.index import Index, IndexReport
 from rag.metrics import TierMetrics
 from rag.prompts import build_prompt
+from rag.queue import FairQueue
 from rag.retrieval import search
 from rag.runtime import Parts
 from rag.settings import load_settings
@@ -79,6 +80,17 @@ def test_a_failed_tier_ends_with_its_error_in_words_and_estimated_counts_are_mar
     assert data["error"] == str(error)
     assert data["metrics"]["estimated"] is True
     assert data["metrics"]["ttft_ms"] is None and data["metrics"]["tokens_per_s"] is None
+
+
+def test_a_cut_stream_ends_as_truncated_and_a_queued_one_says_how_many_are_ahead() -> None:
+    cut = TruncatedStream("the SLM tier at http://127.0.0.1:9/v1 ended its stream before the model finished (no finish_reason): the answer is cut; ask again.")
+    data = wire_event("slm", Finished("Edge AI runs", TierMetrics(tier="slm", queue_ms=812.34), cut)).data
+    assert (data["answer"], data["error"], data["finish_reason"], data["truncated"]) == ("Edge AI runs", str(cut), None, True)
+    assert data["metrics"]["queue_ms"] == 812.3
+    other = BackendUnavailable("Nothing answers at http://127.0.0.1:9/v1.", "slm")
+    assert wire_event("slm", Finished("", TierMetrics(tier="slm"), other)).data["truncated"] is False
+    assert wire_event("slm", Finished("ok", TierMetrics(tier="slm"), None, "stop")).data["truncated"] is False
+    assert wire_event("slm", Waiting(2)) == WireEvent("queued", {"tier": "slm", "ahead": 2})
 
 
 def test_metrics_without_an_answer_have_no_speed() -> None:
@@ -313,6 +325,43 @@ async def test_a_tier_that_fails_during_the_pass_reports_its_error_and_the_other
     if fault == "died-mid-stream":
         assert llm["answer"] == "An edge model is"  # the partial answer is kept
     assert named(events, "done") == [{}]
+
+
+@pytest.mark.asyncio
+async def test_a_cut_stream_is_reported_as_truncated_with_its_partial_text_not_as_done(demo: Demo, scripted: ScriptedServer) -> None:
+    scripted.enqueue(SLM, Script(["Edge AI ", "runs on ", "the device."], cut_after=2))  # [DONE] with no finish_reason
+    events = await demo.run(prompt="Explain edge AI.", tiers=["slm"])
+    [end] = named(events, "tier_end", "slm")
+    assert end["truncated"] is True and end["finish_reason"] is None
+    assert end["answer"] == "Edge AI runs on " == streamed(events, "slm")
+    assert "no finish_reason" in end["error"] and "the answer is cut" in end["error"]
+    assert named(events, "done") == [{}]
+
+
+@pytest.mark.asyncio
+async def test_passes_on_a_queued_tier_wait_in_line_and_are_told_their_place(demo: Demo, scripted: ScriptedServer) -> None:
+    """Two /demo passes at once on an SLM with a one-slot queue (the embedded server's): the second waits, then completes."""
+    tiers = demo.runtime["value"].tiers
+    queued = tier_client("slm", scripted.base_url, SLM)
+    queued.queue = FairQueue()
+    demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(queued, tiers.llm, tiers.statuses))
+    scripted.enqueue(SLM, Script(["one ", "two ", "three"], chunk_delay=0.2), Script(["four ", "five"]))
+
+    async def later() -> list:
+        await asyncio.sleep(0.2)
+        return await demo.run(prompt="p", tiers=["slm"])
+
+    try:
+        first, second = await asyncio.gather(demo.run(prompt="p", tiers=["slm"]), later())
+    finally:
+        await queued.aclose()
+    assert named(first, "queued") == [] and named(second, "queued") == [{"tier": "slm", "ahead": 1}]
+    names = [n for n, _, _ in second]
+    assert names.index("tier_start") < names.index("queued") < names.index("delta")
+    [end] = named(second, "tier_end", "slm")
+    assert (end["answer"], end["error"], end["truncated"]) == ("four five", None, False)
+    assert end["metrics"]["queue_ms"] > 100
+    assert named(first, "tier_end", "slm")[0]["metrics"]["queue_ms"] == 0
 
 
 @pytest.mark.asyncio

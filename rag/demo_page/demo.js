@@ -18,6 +18,7 @@ const STRINGS = {
     thinking: "Thinking…", thought: "Thought for {s} s",
     waiting: "waiting for the first token…", streaming: "streaming…", done: "done", failed: "failed", failedAfter: "failed after {total}",
     stopped: "stopped: the partial text is kept", unavailable: "unavailable", notSelected: "not selected",
+    queued: "waiting for the model, {n} ahead…", truncated: "cut off: the stream ended before the model finished", queueMs: "Queue wait",
     fixSlm: "Set RAG_SLM_BASE_URL (or FOUNDRY_LOCAL_ENDPOINT) to an OpenAI-compatible server, or unset both to use the embedded model; then restart the app.",
     fixLlm: "Set RAG_LLM_BASE_URL (and RAG_LLM_MODEL) to an OpenAI-compatible server such as Foundry Local, Ollama or llama.cpp; then restart the app.",
     prep: "Prep", ttft: "TTFT (first token)", ttfa: "First answer token", thinkingMs: "Thinking", generation: "Generation",
@@ -45,6 +46,7 @@ const STRINGS = {
     thinking: "Düşünüyor…", thought: "{s} sn düşündü",
     waiting: "ilk token bekleniyor…", streaming: "akıyor…", done: "bitti", failed: "başarısız", failedAfter: "{total} sonra başarısız oldu",
     stopped: "durduruldu: yarım kalan metin korundu", unavailable: "kullanılamıyor", notSelected: "seçilmedi",
+    queued: "model bekleniyor, önünde {n} kişi var…", truncated: "yarıda kesildi: akış model bitirmeden sona erdi", queueMs: "Sıra bekleme",
     fixSlm: "RAG_SLM_BASE_URL'yi (ya da FOUNDRY_LOCAL_ENDPOINT'i) OpenAI uyumlu bir sunucuya ayarlayın ya da gömülü model için ikisini de boş bırakın; sonra uygulamayı yeniden başlatın.",
     fixLlm: "RAG_LLM_BASE_URL'yi (ve RAG_LLM_MODEL'i) Foundry Local, Ollama ya da llama.cpp gibi OpenAI uyumlu bir sunucuya ayarlayın; sonra uygulamayı yeniden başlatın.",
     prep: "Hazırlık", ttft: "TTFT (ilk token)", ttfa: "İlk yanıt token'ı", thinkingMs: "Düşünme", generation: "Üretim",
@@ -237,6 +239,8 @@ async function runPass(request, n, total) {
       showDown(data.tier, data.reason);
     } else if (event.name === "tier_start") {
       $(".model", col).textContent = "· " + data.model;
+    } else if (event.name === "queued") {
+      setState(data.tier, t("queued", { n: data.ahead }));
     } else if (event.name === "delta") {
       if (data.kind === "reasoning") {
         const details = $(".thinking", col);
@@ -265,7 +269,7 @@ async function runPass(request, n, total) {
 
 function endTier(data, passNo) {
   const col = column(data.tier);
-  col.dataset.phase = data.error ? "failed" : "done";
+  col.dataset.phase = data.truncated ? "truncated" : data.error ? "failed" : "done";
   $(".answer", col).textContent = data.answer;  // the clean answer (a late </think> can reclassify streamed text)
   const details = $(".thinking", col);
   if (data.reasoning) {
@@ -291,7 +295,7 @@ function endTier(data, passNo) {
     setState(data.tier, t("failedAfter", { total: fmt(data.metrics.total_ms) }), true);
   } else {
     showMetrics(col, data.metrics);
-    setState(data.tier, data.error ? t("failed") : t("done"), !!data.error);
+    setState(data.tier, data.truncated ? t("truncated") : data.error ? t("failed") : t("done"), !!data.error);
   }
   state.results.push({ pass: passNo, tier: data.tier, model: data.model, metrics: data.metrics, error: data.error, context: state.lastContext });
   updateResults();
@@ -307,6 +311,7 @@ function metricRows(m) {
   const approx = m.estimated ? "≈" : "";
   const rows = [
     [t("prep"), fmt(m.prep_ms)],
+    ...(m.queue_ms > 0 ? [[t("queueMs"), fmt(m.queue_ms)]] : []),
     [t("ttft"), fmt(m.ttft_ms)],
     [t("ttfa"), fmt(m.ttfa_ms)],
   ];
