@@ -14,10 +14,12 @@ Chainlit's chat context (``rag.chat``): each final answer carries its turn in
 its metadata, so an edit, which drops the later messages, drops those turns.
 
 A turn renders the pipeline's events: a "Retrieval" step with the hits, a
-reasoning model's thinking streamed into a collapsible step (closed and titled
-with its duration when the answer starts; shown, never saved), the answer
-streamed token by token, `Source N` side elements, escalation notes, a tier
-badge, and the metrics table and latency chart under the answer.
+"waiting for the model, N ahead" note while the turn is queued for the embedded
+server (removed when the model starts), a reasoning model's thinking streamed
+into a collapsible step (closed and titled with its duration when the answer
+starts; shown, never saved), the answer streamed token by token, `Source N`
+side elements, escalation notes, a tier badge, and the metrics table and
+latency chart under the answer.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from rag.demo import demo_router, mount as mount_demo
 from rag.errors import ConfigError, RagError
 from rag.index import Index, IndexReport, Overlay
 from rag.metrics import SessionStats
-from rag.pipeline import Assistant, Done, Escalation, Retrieved, Thinking, TierEnd, TierStart, Token
+from rag.pipeline import Assistant, Done, Escalation, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
 from rag.settings import Settings, load_settings
 from rag.runtime import Runtime
 from rag.tiers import Tiers, assistant_config
@@ -247,6 +249,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
     lang = "en"
     streaming = "slm"  # the tier whose text is in ``msg``
     thinking: ThinkingStep | None = None  # the open Thinking step, while a tier thinks
+    waiting: cl.Message | None = None  # "waiting for the model, N ahead", while the turn is queued for it
     done: Done | None = None
     try:
         async for event in assistant.ask(
@@ -254,6 +257,10 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
             mode=values.get("mode"), reasoning_effort=efforts,
             temperature={tier: float(values[f"{tier}_temperature"]) for tier in ("slm", "llm") if values.get(f"{tier}_temperature") is not None},
         ):
+            if isinstance(event, Queued) or waiting is not None:  # queued for the model: say where it stands until it starts
+                waiting = await queue_status(waiting, event, lang)
+                if isinstance(event, Queued):
+                    continue
             if isinstance(event, Retrieved):
                 lang = event.result.lang if event.result.lang in TEXT else "en"
                 await retrieval_step(question, event)
@@ -281,6 +288,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
             elif isinstance(event, Done):
                 done = event
     except asyncio.CancelledError:  # Stop: keep and save what was streamed
+        await queue_status(waiting, None, lang)
         await close_thinking(thinking)
         msg.content += "\n\n*(stopped)*"
         await msg.send()
@@ -350,6 +358,23 @@ async def close_draft(msg: cl.Message, show_draft: bool, lang: str, tier: str = 
     await msg.remove()
     async with cl.Step(name=f"{label} draft", type="llm", default_open=False) as step:
         step.output = draft
+
+
+async def queue_status(status: cl.Message | None, event: object, lang: str) -> cl.Message | None:
+    """The turn's place in the model's queue: one small message, updated as the line moves, removed when any
+    other event comes (the model started); returns the message while it is shown."""
+    if not isinstance(event, Queued):
+        if status is not None:
+            await status.remove()
+        return None
+    text = TEXT[lang]["queued"].format(ahead=event.ahead)
+    if status is None:
+        status = cl.Message(content=text)
+        await status.send()
+    else:
+        status.content = text
+        await status.update()
+    return status
 
 
 async def escalation_note(event: Escalation, lang: str) -> None:

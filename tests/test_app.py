@@ -884,3 +884,32 @@ async def test_an_edited_message_does_not_add_its_files_again(app, runtime_env: 
         assert said and not any("secret-notes.md" in text for text in said)  # neither "added" nor "already in this chat"
         assert "secret-notes.md" in runtime_env.requests[-1]["body"]["messages"][-1]["content"]
         assert emitted_errors(session) == []
+
+
+@pytest.mark.asyncio
+async def test_a_chat_queued_for_the_model_is_told_its_place_until_the_model_starts(app, runtime_env: ScriptedServer) -> None:
+    """Two chats at once on an SLM with a one-slot queue (the embedded server's): the second shows where it waits."""
+    from rag.queue import FairQueue
+
+    await start_chat(app, session_id="queue-a")
+    await start_chat(app, session_id="queue-b")
+    parts = await app.RUNTIME.ready()
+    parts.tiers.slm.queue = FairQueue()  # what rag.tiers gives the embedded server's client
+    runtime_env.enqueue(SLM, Script(GROUNDED_OLLAMA, chunk_delay=0.2), Script(GROUNDED_OLLAMA))
+
+    async def second():
+        await asyncio.sleep(0.3)
+        return await ask(app, "What port does Ollama listen on?", "queue-b")
+
+    first_em, second_em = await asyncio.gather(ask(app, "What port does Ollama listen on?", "queue-a"), second())
+    waiting = "⏳ Waiting for the model, 1 ahead…"
+    shown = [c[1][0] for c in calls(second_em, "send_step") if c[1][0].get("output") == waiting]
+    assert len(shown) == 1 and shown[0]["type"] == "assistant_message"
+    deleted = [c[1][0]["id"] for c in calls(second_em, "delete_step")]
+    assert shown[0]["id"] in deleted  # removed when the model started
+    names = [c[0] for c in second_em.mock_calls]
+    assert names.index("delete_step") < names.index("stream_start")  # before the answer streams
+    (final,) = messages(second_em)
+    assert final.startswith("".join(GROUNDED_OLLAMA)) and "**Queue wait**" in final
+    assert not any(c[1][0].get("output") == waiting for c in calls(first_em, "send_step"))
+    assert "**Queue wait**" not in messages(first_em)[0]
