@@ -31,7 +31,9 @@ import logging
 import math
 import os
 import secrets
+import sys
 import time
+from pathlib import Path
 
 import chainlit as cl
 from chainlit.config import config as chainlit_config
@@ -43,7 +45,9 @@ from rag import chat as rag_chat
 from rag.charts import TIER_LABELS, latency_figure, metrics_table, session_figure, session_table
 from rag.client import REASONING_EFFORTS
 from rag.demo import demo_router, mount as mount_demo
+from rag import history as rag_history
 from rag.errors import ConfigError, RagError
+from rag.history import LOCAL_USER, plan_history
 from rag.index import Index, IndexReport, Overlay
 from rag.metrics import SessionStats
 from rag.pipeline import Assistant, Done, Escalation, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
@@ -63,20 +67,49 @@ except ConfigError as err:
     raise SystemExit(f"error: {err}") from None
 RUNTIME = Runtime(SETTINGS)
 # /demo: the workshop's side-by-side page (rag/demo.py), mounted ahead of Chainlit's catch-all route
-mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=SETTINGS.compare_prompt, user=get_current_user))
+# (its API wants a signed-in visitor only with password login: the local user's header login is not one to ask for)
+mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=SETTINGS.compare_prompt, user=get_current_user if SETTINGS.auth_users else None))
 WELCOME_WAIT_S = 20  # a page load waits at most this long for the start, then says "starting"
 UPLOAD_RULES = UploadRules(max_bytes=SETTINGS.index_config().max_bytes)  # per file and per chat (rag.uploads)
 # One source of truth for the upload size: Chainlit's own check (server and page) follows RAG_MAX_FILE_MB.
 if chainlit_config.features.spontaneous_file_upload is not None:
     chainlit_config.features.spontaneous_file_upload.max_size_mb = max(1, math.ceil(SETTINGS.max_file_mb))
 
+
+def bound_host() -> str:
+    """The host ``chainlit run`` binds (its --host or CHAINLIT_HOST, else 127.0.0.1); "unknown" inside another server."""
+    launcher = Path(sys.argv[0])
+    by_chainlit_run = "chainlit" in (launcher.name, launcher.parent.name) and sys.argv[1:2] == ["run"]
+    return chainlit_config.run.host if by_chainlit_run else "unknown"
+
+
 _USERS = SETTINGS.users()
-if _USERS:  # RAG_AUTH_USERS: Chainlit's password login, off by default
+# Chat history (rag.history.plan_history): one per login user, or the one local user's while only this machine reaches the app.
+HISTORY = plan_history(SETTINGS.history, SETTINGS.history_path(), bool(_USERS), bound_host())
+if HISTORY.warning:
+    log.warning(HISTORY.why)
+else:
+    log.info(HISTORY.why)
+if HISTORY.path is not None:
+    try:
+        rag_history.open_history(HISTORY.path, SETTINGS.history_days)  # the schema, and RAG_HISTORY_DAYS's purge
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
+if _USERS or HISTORY.local_user:  # a login: the password form, or the local user's (header) login
     # Chainlit signs its login cookie with CHAINLIT_AUTH_SECRET and refuses to start without one.
     os.environ.setdefault(
         "CHAINLIT_AUTH_SECRET",
         SETTINGS.auth_secret.get_secret_value() if SETTINGS.auth_secret else secrets.token_urlsafe(32),
     )
+if HISTORY.local_user:
+
+    @cl.header_auth_callback
+    async def local_login(headers) -> cl.User:
+        """No login form: whoever reaches the app is the local user, so their chats are in the sidebar (see HISTORY)."""
+        return cl.User(identifier=LOCAL_USER, metadata={"provider": "local"})
+
+
+if _USERS:  # RAG_AUTH_USERS: Chainlit's password login, off by default
 
     @cl.password_auth_callback
     async def login(username: str, password: str) -> cl.User | None:
@@ -99,15 +132,12 @@ async def startup() -> None:
 
 @cl.data_layer
 def data_layer():
-    """Chat history in SQLite (RAG_HISTORY_DB; 'off' disables it)."""
-    from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
-
-    from rag.history import ensure_schema
-
-    path = SETTINGS.history_path()
-    if path is None:
+    """Chat history in SQLite, when there is one (``HISTORY``)."""
+    if HISTORY.path is None:
         return None
-    return SQLAlchemyDataLayer(conninfo=f"sqlite+aiosqlite:///{ensure_schema(path)}")
+    from rag.datalayer import SQLiteDataLayer
+
+    return SQLiteDataLayer(HISTORY.path)
 
 
 @cl.on_app_shutdown
@@ -230,6 +260,7 @@ async def on_message(message: cl.Message) -> None:
         await cl.Message(content=welcome("tr" if _turkish() else "en", settings.docs_dir, summary, tiers.lines())).send()
         return
     await answer(question, settings, index, tiers, chat.overlay)
+    await rag_chat.answered(chat)  # the first answer names the chat in the history
 
 
 async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, overlay: Overlay) -> None:

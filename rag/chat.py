@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from rag.pipeline import Done
 
 __all__ = [
-    "ANSWER", "Chat", "add_upload", "answer_metadata", "answers", "begin", "current", "end", "history", "measured", "metadata_of",
+    "ANSWER", "Chat", "add_upload", "answer_metadata", "answered", "answers", "begin", "current", "end", "history", "measured", "metadata_of",
     "source_text", "turn_metrics", "turns",
 ]
 
@@ -144,6 +144,7 @@ class Chat:
     overlay: Overlay
     uploads: int = 0
     handled: set[str] = field(default_factory=set)  # ids of the upload elements already added: an edit sends them again
+    named: bool = False  # the chat has its name in the sidebar: its first question
 
 
 KEY = "chat"  # the Chat in cl.user_session (Chainlit saves that dict with the thread: a Chat is saved as null)
@@ -191,6 +192,24 @@ async def add_upload(chat: Chat, element, rules: UploadRules, budget: UploadBudg
     chat.uploads += 1
     renamed = f" as `{added.source}` (a different `{added.requested}` is already here)" if added.renamed else ""
     await cl.Message(content=f"📎 Added `{name}` to this chat{renamed}: {len(added)} passages in {ms:.0f} ms.").send()
+
+
+async def answered(chat: Chat) -> None:
+    """After a turn: the chat's first answer names it in the history after its question, cut to a line.
+
+    (Chainlit names a thread after its first message, which may be a file with no text, or a command.)
+    """
+    import chainlit as cl
+    from chainlit.data import get_data_layer
+
+    if chat.named:
+        return
+    done = history()
+    layer = get_data_layer()
+    if not done or layer is None:
+        return
+    chat.named = True
+    await layer.update_thread(cl.context.session.thread_id, name=done[0].question)
 
 
 async def end() -> None:

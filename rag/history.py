@@ -1,18 +1,45 @@
-"""The chat-history database: Chainlit's SQLAlchemy schema, created in SQLite.
+"""The chat-history database: Chainlit's SQLAlchemy schema in SQLite, who keeps a history, purge.
 
 Chainlit's SQLAlchemy data layer writes threads, steps (messages), elements and
 feedback but does not create its tables. ``ensure_schema`` creates them from
 Chainlit's documented DDL, adapted to SQLite, and adds the columns later
 Chainlit versions write (``autoCollapse``, ``modes``...): without them every
 step insert fails and is only logged, so messages silently vanish from history.
+It also gives ``feedbacks`` a time, and turns on WAL (readers never wait for the writer).
+
+Everything here is plain ``sqlite3`` and runs without Chainlit: the app calls
+it at start-up (``open_history``: ``ensure_schema``, ``purge``). ``rag.datalayer`` is
+the Chainlit side. ``plan_history`` is the policy of who gets a history.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["ensure_schema"]
+from rag.errors import ConfigError
+
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "HistoryPlan",
+    "LOCAL_USER",
+    "ensure_schema",
+    "is_loopback",
+    "open_history",
+    "plan_history",
+    "purge",
+    "thread_name",
+]
+
+BUSY_TIMEOUT_S = 10.0  # a writer waits this long for another (the app's data layer, the CLI) before failing
+LOCAL_USER = "local"  # the one user of an app without login on this machine (see plan_history)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS users (
@@ -39,25 +66,166 @@ CREATE TABLE IF NOT EXISTS elements (
 );
 CREATE TABLE IF NOT EXISTS feedbacks (
     "id" TEXT PRIMARY KEY, "forId" TEXT NOT NULL, "threadId" TEXT NOT NULL, "value" INT NOT NULL, "comment" TEXT,
+    "createdAt" TEXT,
     FOREIGN KEY ("threadId") REFERENCES threads("id") ON DELETE CASCADE
 );
+CREATE INDEX IF NOT EXISTS steps_thread ON steps ("threadId");
+CREATE INDEX IF NOT EXISTS feedbacks_for ON feedbacks ("forId");
 """
 
-# Columns added to Chainlit's tables after the documented DDL was written.
+# Columns added to the tables after the documented DDL was written (Chainlit's, and feedbacks' time: ours).
 _LATER_COLUMNS = {
     "steps": {"command": "TEXT", "defaultOpen": "BOOLEAN", "autoCollapse": "BOOLEAN", "modes": "TEXT"},
     "elements": {"props": "TEXT", "autoPlay": "BOOLEAN", "playerConfig": "TEXT"},
+    "feedbacks": {"createdAt": "TEXT"},
 }
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+@contextmanager
+def _transaction(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection whose changes are committed on success (rolled back on error), then closed."""
+    with closing(_connect(path)) as db, db:
+        yield db
+
+
 def ensure_schema(path: Path) -> Path:
-    """Create (or bring up to date) the history database at ``path``; returns it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as db:
+    """Create (or bring up to date) the history database at ``path``, in WAL mode; returns it.
+
+    The folder is created private to this user (the chats are in it), and so is a new file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    new = not path.exists()
+    with _transaction(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")  # stays set in the file
         db.executescript(_TABLES)
         for table, columns in _LATER_COLUMNS.items():
             have = {row[1] for row in db.execute(f'PRAGMA table_info("{table}")')}
             for name, kind in columns.items():
                 if name not in have:
                     db.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {kind}')
+    if new and os.name == "posix":
+        path.chmod(0o600)
     return path
+
+
+def open_history(path: Path, days: int) -> int:
+    """At start-up: the schema (``ensure_schema``), then ``purge``; returns how many chats were purged.
+
+    Raises ``ConfigError`` naming the settings when the file cannot be opened or written.
+    """
+    try:
+        ensure_schema(path)
+        return purge(path, days)
+    except (OSError, sqlite3.Error) as err:
+        raise ConfigError(
+            f"the chat history at {path} cannot be used ({type(err).__name__}: {err}). Fix RAG_DATA_DIR or RAG_HISTORY_DB, "
+            "or set RAG_HISTORY=off to run without a history"
+        ) from err
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _stamp(moment: datetime) -> str:
+    """Chainlit's timestamp format (ISO 8601, UTC, ``Z``), which sorts as text."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
+# ---------------------------------------------------------------- names and who keeps a history
+
+
+def thread_name(text: str, limit: int = 60) -> str:
+    """A chat's name in the sidebar, from its first question: one line, cut at a word, with "…".
+
+    >>> thread_name("How do I   start\\nthe service?")
+    'How do I start the service?'
+    >>> thread_name("a" * 10 + " " + "b" * 60, limit=20)
+    'aaaaaaaaaa…'
+    """
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    word = cut.rsplit(" ", 1)[0] if " " in cut[limit // 2:] else cut
+    return word.rstrip(" ,.;:-") + "…"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an app bound to ``host`` can only be reached from this machine (``0.0.0.0`` cannot)."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+@dataclass(frozen=True)
+class HistoryPlan:
+    """Who gets a chat history: ``path`` None keeps none; ``local_user``: everyone is the one ``LOCAL_USER``.
+
+    ``why`` says so for the log; ``warning``: the operator should read it (no history for want of a login,
+    or one history shared by everyone who reaches the app).
+    """
+
+    path: Path | None
+    local_user: bool
+    why: str
+    warning: bool = False
+
+
+def plan_history(mode: Literal["auto", "on", "off"], path: Path | None, login: bool, host: str) -> HistoryPlan:
+    """The history the app keeps (``mode``: RAG_HISTORY; ``path``: None when RAG_HISTORY_DB=off).
+
+    With login, each user has their own. Without login, the person at this machine is one local
+    user: in ``auto`` only while the app is bound to loopback, since beyond it anyone who can reach
+    the page would read and add to that one history. Never fails open: an unknown host is not loopback.
+    """
+    if mode == "off" or path is None:
+        return HistoryPlan(None, False, "chat history is off (RAG_HISTORY=off or RAG_HISTORY_DB=off)")
+    if login:
+        return HistoryPlan(path, False, f"chat history in {path}, one per login user")
+    if mode == "on":
+        shared = "" if is_loopback(host) else f"; the app is bound to {host} without login, so everyone who reaches it shares it"
+        return HistoryPlan(path, True, f"chat history in {path}, for one local user (RAG_HISTORY=on{shared})", warning=bool(shared))
+    if is_loopback(host):
+        return HistoryPlan(path, True, f"chat history in {path}, for the one local user (no login; bound to {host})")
+    return HistoryPlan(
+        None, False,
+        f"chat history is off: the app is bound to {host} without login. Set RAG_AUTH_USERS for a history per user, "
+        "or RAG_HISTORY=on to keep one history that everyone who reaches the app shares", warning=True,
+    )
+
+
+# ---------------------------------------------------------------- purge
+
+
+def purge(path: Path, days: int, now: datetime | None = None) -> int:
+    """Delete the chats last active more than ``days`` ago, with their steps, elements and votes.
+
+    Returns how many chats were deleted. ``days`` 0 keeps everything.
+    """
+    if days <= 0:
+        return 0
+    cutoff = _stamp((now or _now()) - timedelta(days=days))
+    with _transaction(path) as db:
+        old = [row[0] for row in db.execute(
+            """SELECT t."id" FROM threads t LEFT JOIN steps s ON s."threadId" = t."id"
+               GROUP BY t."id" HAVING COALESCE(MAX(s."createdAt"), t."createdAt", '') < ?""",
+            (cutoff,),
+        )]
+        for chunk in (old[i:i + 500] for i in range(0, len(old), 500)):
+            marks = ", ".join("?" * len(chunk))
+            db.execute(f'DELETE FROM feedbacks WHERE "threadId" IN ({marks}) OR "forId" IN (SELECT "id" FROM steps WHERE "threadId" IN ({marks}))', chunk + chunk)
+            for table in ("elements", "steps"):
+                db.execute(f'DELETE FROM "{table}" WHERE "threadId" IN ({marks})', chunk)
+            db.execute(f'DELETE FROM threads WHERE "id" IN ({marks})', chunk)
+    return len(old)

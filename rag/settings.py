@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from collections.abc import Mapping
 
 from pathlib import Path
@@ -25,11 +26,23 @@ from rag.errors import ConfigError
 from rag.index import IndexConfig
 from rag.retrieval import DEFAULT_MIN_COVERAGE
 
-__all__ = ["Settings", "default_cache_dir", "load_settings"]
+__all__ = ["Settings", "default_cache_dir", "default_data_dir", "load_settings"]
 
 
 def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "rag"
+
+
+def default_data_dir() -> Path:
+    """Where the app keeps what must not be thrown away with a cache (chat history): the platform's data folder."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:  # XDG: an absolute $XDG_DATA_HOME, else ~/.local/share
+        xdg = os.environ.get("XDG_DATA_HOME", "")
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "rag"
 
 
 class Settings(BaseSettings):
@@ -41,6 +54,11 @@ class Settings(BaseSettings):
 
     docs_dir: Path = Field(Path("corpus"), description="folder of documents to index")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="where the index cache is kept")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="where the app keeps its data: the chat history (default: ~/.local/share/rag, $XDG_DATA_HOME/rag; "
+        "~/Library/Application Support/rag on macOS, %LOCALAPPDATA%\\rag on Windows)",
+    )
     top_k: int = Field(5, ge=1, le=50, description="passages retrieved per question")
     chunk_tokens: int = Field(300, ge=32, le=4000, description="target chunk size in tokens")
     chunk_overlap: int = Field(30, ge=0, le=1000, description="tokens repeated between neighbouring chunks")
@@ -94,7 +112,16 @@ class Settings(BaseSettings):
         "gemma3-270m", description="model of the embedded llama.cpp server (see README: chosen by measurement)"
     )
     history_db: Path | None = Field(
-        None, description="SQLite file for chat history (default: chat-history.db in the cache folder; 'off' disables)"
+        None, description="SQLite file of the chat history (default: chat-history.db in RAG_DATA_DIR; 'off': no history)"
+    )
+    history: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="who gets a chat history (sidebar, resume, votes): with login (RAG_AUTH_USERS) each user their own; "
+        "without, auto keeps one for the person at this machine while the app is bound to loopback only, on keeps "
+        "one that everyone who reaches the app shares, off keeps none",
+    )
+    history_days: int = Field(
+        0, ge=0, le=36500, description="chats last active more than this many days ago are deleted at start-up (0: kept)"
     )
     embedded_port: int = Field(0, ge=0, le=65535, description="port of the embedded server (0: a free one)")
     embedded_extra_buffers: bool = Field(
@@ -167,9 +194,9 @@ class Settings(BaseSettings):
         return {} if self.auth_users is None else _parse_users(self.auth_users.get_secret_value())
 
     def history_path(self) -> Path | None:
-        """Where chat history is stored, or None when it is switched off."""
+        """Where chat history is stored, or None when RAG_HISTORY_DB is off (``rag.history.plan_history`` decides the rest)."""
         if self.history_db is None:
-            return self.cache_dir / "chat-history.db"
+            return self.data_dir / "chat-history.db"
         return None if str(self.history_db) == "off" else self.history_db
 
     @field_validator("topic_keywords", mode="before")

@@ -2,8 +2,8 @@
 
 Settings are read from ``RAG_*`` env vars (and ``FOUNDRY_LOCAL_ENDPOINT``) and a
 ``.env`` file in the working directory, so the autouse fixture below removes
-every such variable, points ``RAG_CACHE_DIR`` at a fresh temporary folder and
-runs the test from an empty temporary working directory (no stray ``.env``,
+every such variable, points ``RAG_CACHE_DIR`` and ``RAG_DATA_DIR`` (the chat
+history) at fresh temporary folders and runs the test from an empty temporary working directory (no stray ``.env``,
 nothing written into the repo).
 
 For the answering layer: ``scripted`` is a real OpenAI-compatible SSE server on
@@ -45,13 +45,14 @@ SMALL_DOCS = {
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Delete every RAG_* env var and FOUNDRY_LOCAL_ENDPOINT, set RAG_CACHE_DIR to a tmp dir, chdir to an empty tmp dir."""
+    """Delete every RAG_* env var and FOUNDRY_LOCAL_ENDPOINT, set RAG_CACHE_DIR and RAG_DATA_DIR to tmp dirs, chdir to an empty tmp dir."""
     for name in list(os.environ):
         if name.startswith("RAG_"):
             monkeypatch.delenv(name)
     monkeypatch.delenv("FOUNDRY_LOCAL_ENDPOINT", raising=False)
     cache = tmp_path_factory.mktemp("rag-cache")
     monkeypatch.setenv("RAG_CACHE_DIR", str(cache))
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path_factory.mktemp("rag-data")))  # never the user's chat history
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     return cache
 

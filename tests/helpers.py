@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -41,9 +42,10 @@ FACT = "The project codename is Zephyr-Quokka-42."
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """os.environ without RAG_* and FOUNDRY_LOCAL_ENDPOINT, with a private cache folder, plus ``extra``."""
+    """os.environ without RAG_* and FOUNDRY_LOCAL_ENDPOINT, with private cache and data folders, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "FOUNDRY_LOCAL_ENDPOINT"}
     env["RAG_CACHE_DIR"] = str(tmp_path / "cache")
+    env["RAG_DATA_DIR"] = str(tmp_path / "data")
     env.update(extra)
     return env
 
@@ -58,13 +60,13 @@ def running_app(tmp: Path, startup_s: float = 60, root: Path = ROOT, **settings:
     """``chainlit run app.py`` on a free port of 127.0.0.1: yields (its URL, its log file); stopped on exit.
 
     The environment has no ``RAG_*``, ``CHAINLIT_*``, ``FOUNDRY_LOCAL_ENDPOINT`` or ``COMPARE_PROMPT`` of
-    the caller's: the docs are ``corpus/``, the cache is under ``tmp``, then ``settings``. ``root``: the
+    the caller's: the docs are ``corpus/``, the cache and the data (chat history) are under ``tmp``, then ``settings``. ``root``: the
     checkout whose app (and ``rag``) runs, e.g. an older commit's worktree for a before/after benchmark. Raises
     ``RuntimeError`` with the end of the log when the app exits or does not answer ``/health`` within
     ``startup_s`` seconds.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "CHAINLIT_")) and k not in ("FOUNDRY_LOCAL_ENDPOINT", "COMPARE_PROMPT")}
-    env.update(RAG_CACHE_DIR=str(tmp / "cache"), RAG_DOCS_DIR=str(ROOT / "corpus"), **settings)
+    env.update(RAG_CACHE_DIR=str(tmp / "cache"), RAG_DATA_DIR=str(tmp / "data"), RAG_DOCS_DIR=str(ROOT / "corpus"), **settings)
     if root != ROOT:
         env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
     port = free_port()
@@ -111,8 +113,15 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
+# What Chainlit's SQLAlchemy data layer logs (at WARNING) when a statement failed: execute_sql in data/sql_alchemy.py.
+DATA_LAYER_FAILURE = re.compile(r"\bAn (?:unexpected )?error occurred\b")
+
+
 def assert_app_log_clean(log_path: Path, request) -> None:
-    """The shared app's log holds no ERROR line or traceback; called by a module's last test that uses ``app_server``.
+    """The shared app's log holds no ERROR line, traceback or data-layer failure; called by a module's last test that uses ``app_server``.
+
+    Chainlit's SQL data layer logs a failed statement only as a WARNING ("An error occurred: ...") and goes on
+    without the row (a thread without its user, a step that vanished), so those lines fail the check too.
 
     ``request``: that test's pytest ``FixtureRequest``. Fails too when a later test of the same module uses
     ``app_server`` (its errors would go unchecked): a handler that raised is logged even when the page looked fine.
@@ -124,5 +133,5 @@ def assert_app_log_clean(log_path: Path, request) -> None:
     ]
     assert not later, f"these tests use the shared app after its log was checked; move them above this test: {later}"
     log = log_path.read_text(encoding="utf-8", errors="replace")
-    problems = [line for line in log.splitlines() if " - ERROR - " in line or line.startswith("Traceback")]
+    problems = [line for line in log.splitlines() if " - ERROR - " in line or line.startswith("Traceback") or DATA_LAYER_FAILURE.search(line)]
     assert not problems, "\n".join(problems[:20]) + "\n\n" + log[-3000:]
