@@ -207,6 +207,9 @@ def chainlit(tmp_path_factory: pytest.TempPathFactory):
 def layer_in_use(chainlit, monkeypatch: pytest.MonkeyPatch):
     """``use(layer)``: make ``layer`` the data layer Chainlit's code gets (as ``@cl.data_layer`` does)."""
     data = importlib.import_module("chainlit.data")
+    # With profiles registered (app.py, imported by test_app.py), Chainlit's WebsocketSession runs the profiles'
+    # coroutine with run_until_complete inside the running loop, which fails, unawaited (a RuntimeWarning): not ours
+    monkeypatch.setattr(importlib.import_module("chainlit.config").config.code, "set_chat_profiles", None)
 
     def use(layer) -> None:
         monkeypatch.setattr(data, "_data_layer", layer)
