@@ -11,7 +11,9 @@ for a minute instead of being retried on every message. Per chat session: an
 overlay for uploaded documents and the chat settings, whose controls are seeded
 from and bounded by the settings. The turns and their metrics are read from
 Chainlit's chat context (``rag.chat``): each final answer carries its turn in
-its metadata, so an edit, which drops the later messages, drops those turns.
+its metadata, so an edit, which drops the later messages, drops those turns,
+and a chat opened again from the history (``on_chat_resume``) has them; its
+settings and uploads come back there too.
 
 A turn renders the pipeline's events: a "Retrieval" step with the hits, a
 "waiting for the model, N ahead" note while the turn is queued for the embedded
@@ -95,6 +97,8 @@ if HISTORY.path is not None:
         rag_history.open_history(HISTORY.path, SETTINGS.history_days)  # the schema, and RAG_HISTORY_DAYS's purge
     except ConfigError as err:
         raise SystemExit(f"error: {err}") from None
+# The files uploaded into each chat, kept with its thread so that a resumed chat answers from them again.
+UPLOAD_STORE = rag_history.UploadStore(HISTORY.path) if HISTORY.path is not None else None
 if _USERS or HISTORY.local_user:  # a login: the password form, or the local user's (header) login
     # Chainlit signs its login cookie with CHAINLIT_AUTH_SECRET and refuses to start without one.
     os.environ.setdefault(
@@ -137,7 +141,7 @@ def data_layer():
         return None
     from rag.datalayer import SQLiteDataLayer
 
-    return SQLiteDataLayer(HISTORY.path)
+    return SQLiteDataLayer(HISTORY.path, UPLOAD_STORE)  # deleting a chat deletes its uploads too
 
 
 @cl.on_app_shutdown
@@ -186,6 +190,19 @@ async def on_chat_start() -> None:
     chosen = await cl.ChatSettings(chat_controls(settings, _turkish())).send()
     cl.user_session.set("chat_settings_values", chosen)
     # The welcome is the chat profile's description (see chat_profiles): a message here would hide the starters.
+
+
+@cl.on_chat_resume
+async def on_chat_resume(thread: dict) -> None:
+    """A chat opened again from the history: its turns are its messages; its settings and uploads come back here."""
+    try:
+        settings, index, tiers, summary = await runtime()
+    except RagError as err:
+        thread.setdefault("steps", []).append(cl.Message(content=f"**The assistant could not start:** {err}").to_dict())
+        return
+    values = await rag_chat.restore_settings(chat_controls(settings, _turkish()))
+    cl.user_session.set("chat_settings_values", values)
+    await rag_chat.resume(thread, index, UPLOAD_RULES, UPLOADS, UPLOAD_STORE)
 
 
 def setting_bounds(name: str) -> tuple[float, float]:
@@ -249,7 +266,7 @@ async def on_message(message: cl.Message) -> None:
         return
     chat = rag_chat.current(index)
     for element in message.elements or []:
-        await rag_chat.add_upload(chat, element, UPLOAD_RULES, UPLOADS)
+        await rag_chat.add_upload(chat, element, UPLOAD_RULES, UPLOADS, UPLOAD_STORE)
     question = message.content.strip()
     if not question:
         return

@@ -12,7 +12,15 @@ upload receipts and stopped answers.
 The rest of a chat's state is a ``Chat`` in ``cl.user_session``: its uploads
 (an overlay of the index, holding its share of the process's upload budget). A
 file the user drops into the chat is read and parsed in a worker thread (other
-chats go on meanwhile), and the chat is told what happened.
+chats go on meanwhile), and the chat is told what happened; with a history, the
+file is stored with the chat (``rag.history.UploadStore``: Chainlit deletes its
+own copy with the session).
+
+A chat opened again from the history (``resume``) gets back what its messages do
+not hold: its uploads (from the store; one whose file is gone is named in the
+chat, which goes on without it), its chat settings, and the ``Source N`` passages
+and latency charts of its answers, rebuilt from their metadata (Chainlit's data
+layer keeps no element files without a storage provider).
 
 When a chat ends. Chainlit calls ``on_chat_end`` on every socket disconnect (a
 laptop lid, a Wi-Fi drop, a proxy's idle timeout), and a client that comes back
@@ -37,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import LoadError
+from rag.history import UploadStore
 from rag.index import Index, Overlay
 from rag.metrics import Prices, TierMetrics, TurnMetrics
 from rag.prompts import Turn
@@ -47,11 +56,12 @@ if TYPE_CHECKING:
     from rag.pipeline import Done
 
 __all__ = [
-    "ANSWER", "Chat", "add_upload", "answer_metadata", "answered", "answers", "begin", "current", "end", "history", "measured", "metadata_of",
-    "source_text", "turn_metrics", "turns",
+    "ANSWER", "UPLOAD", "Chat", "add_upload", "answer_metadata", "answered", "answers", "begin", "current", "end", "history", "measured",
+    "metadata_of", "restore_settings", "resume", "source_text", "turn_metrics", "turns", "uploads_announced",
 ]
 
 ANSWER = "answer"  # metadata["rag"] of a final answer message
+UPLOAD = "upload"  # metadata["rag"] of the message that says a file was added (metadata["source"]: its name in the chat)
 
 
 # ---------------------------------------------------------------- pure: messages in, turns out
@@ -99,6 +109,12 @@ def answers(messages: Iterable[object]) -> list[dict]:
 def turns(messages: Iterable[object]) -> list[Turn]:
     """The conversation so far: one ``Turn`` per final answer among ``messages`` (oldest first)."""
     return [Turn(str(meta.get("question", "")), str(meta.get("answer", ""))) for meta in answers(messages)]
+
+
+def uploads_announced(messages: Iterable[object]) -> list[str]:
+    """The names of the files the chat said it added, in order."""
+    names = [str(meta.get("source")) for meta in map(metadata_of, messages) if meta.get("rag") == UPLOAD and meta.get("source")]
+    return list(dict.fromkeys(names))
 
 
 def _fields(cls: type, data: dict) -> dict:
@@ -169,8 +185,11 @@ def current(index: Index) -> Chat:
     return chat if isinstance(chat, Chat) else begin(index)
 
 
-async def add_upload(chat: Chat, element, rules: UploadRules, budget: UploadBudget) -> None:
-    """Add a file from the user's message to the chat, and say what happened (added, already here, refused and why)."""
+async def add_upload(chat: Chat, element, rules: UploadRules, budget: UploadBudget, store: UploadStore | None = None) -> None:
+    """Add a file from the user's message to the chat, and say what happened (added, already here, refused and why).
+
+    With a ``store`` (a history), the file is kept with the chat's thread for a resume.
+    """
     import chainlit as cl
 
     if element.id in chat.handled:  # an edited message comes back with its files: they are in the chat already
@@ -183,6 +202,8 @@ async def add_upload(chat: Chat, element, rules: UploadRules, budget: UploadBudg
         # reading (up to RAG_MAX_FILE_MB) and parsing happen in a worker thread: other chats go on meanwhile
         added = await asyncio.to_thread(rag_add_upload, chat.overlay, name, source, chat.uploads, rules, budget)
         ms = (asyncio.get_running_loop().time() - started) * 1000
+        if store is not None and not added.duplicate:  # the file as it came (Chainlit deletes its copy with the session)
+            await asyncio.to_thread(_store, store, cl.context.session.thread_id, added.source, source)
     except (LoadError, OSError) as err:
         await cl.Message(content=f"`{name}` was not added: {getattr(err, 'reason', err)}").send()
         return
@@ -191,7 +212,93 @@ async def add_upload(chat: Chat, element, rules: UploadRules, budget: UploadBudg
         return
     chat.uploads += 1
     renamed = f" as `{added.source}` (a different `{added.requested}` is already here)" if added.renamed else ""
-    await cl.Message(content=f"📎 Added `{name}` to this chat{renamed}: {len(added)} passages in {ms:.0f} ms.").send()
+    await cl.Message(
+        content=f"📎 Added `{name}` to this chat{renamed}: {len(added)} passages in {ms:.0f} ms.",
+        metadata={"rag": UPLOAD, "source": added.source},
+    ).send()
+
+
+def _store(store: UploadStore, thread_id: str, source: str, data: Path | bytes) -> None:
+    store.save(thread_id, source, data.read_bytes() if isinstance(data, Path) else data)
+
+
+async def restore_settings(controls: list) -> dict:
+    """A resumed chat's settings panel: ``controls`` set to the values the chat had (a value no longer offered is not)."""
+    import chainlit as cl
+
+    saved = cl.user_session.get("chat_settings_values") or cl.context.session.chat_settings or {}
+    for control in controls:
+        if control.id not in saved:
+            continue
+        value = saved[control.id]
+        items = getattr(control, "items", None)
+        low, high = getattr(control, "min", None), getattr(control, "max", None)
+        if items and value not in items:
+            continue
+        if isinstance(value, (int, float)) and low is not None and high is not None and not low <= value <= high:
+            continue
+        control.initial = value
+    return await cl.ChatSettings(controls).send()
+
+
+async def resume(thread: dict, index: Index, rules: UploadRules, budget: UploadBudget, store: UploadStore | None) -> Chat:
+    """Chainlit's ``on_chat_resume``: the chat's uploads, and its answers' passages and charts, back.
+
+    Chainlit shows the thread it passes here once this returns (the messages and elements of ``thread``, replacing
+    whatever was sent meanwhile): so the rebuilt elements and the notes about uploads go into ``thread`` itself.
+    """
+    import chainlit as cl
+
+    chat = begin(index)
+    chat.named = True
+    steps: list[dict] = thread.setdefault("steps", [])
+    notes: list[str] = []
+    stored = await asyncio.to_thread(store.load, thread["id"]) if store is not None else []
+    for upload in stored:
+        try:
+            added = await asyncio.to_thread(rag_add_upload, chat.overlay, upload.source, upload.data, chat.uploads, rules, budget)
+        except LoadError as err:
+            notes.append(f"`{upload.source}` could not be added back to this chat: {getattr(err, 'reason', err)}")
+            continue
+        if not added.duplicate:
+            chat.uploads += 1
+    missing = [name for name in uploads_announced(steps) if name not in {u.source for u in stored}]
+    if missing:
+        names = ", ".join(f"`{name}`" for name in missing)
+        notes.append(f"⚠️ {names} {'was' if len(missing) == 1 else 'were'} uploaded to this chat, but the file is no longer "
+                     "stored: answers go on without it. Upload it again to use it.")
+    thread.setdefault("elements", [])
+    for step in steps:
+        meta = metadata_of(step)
+        if meta.get("rag") == ANSWER:
+            thread["elements"] = (thread["elements"] or []) + await _elements_of(step, meta)
+    for note in notes:  # shown with the thread, below its messages; not saved (the next resume says it again)
+        steps.append(cl.Message(content=note).to_dict())
+    return chat
+
+
+async def _elements_of(step: dict, meta: dict) -> list[dict]:
+    """An answer's ``Source N`` texts and latency chart, as element dicts served from this session's files."""
+    import chainlit as cl
+    from chainlit.config import config
+
+    from rag.charts import latency_figure
+
+    session = cl.context.session
+    made: list[cl.Text | cl.Plotly] = [
+        cl.Text(name=f"Source {s.get('number', n)}", content=source_text(s), display="side")
+        for n, s in enumerate(meta.get("sources") or [], 1) if isinstance(s, dict)
+    ]
+    (metrics,) = turn_metrics([step]) or [None]
+    if metrics is not None and metrics.tiers:
+        made.append(cl.Plotly(name="Latency", figure=latency_figure(metrics), display="inline"))
+    found = []
+    for element in made:
+        mime = "application/json" if isinstance(element, cl.Plotly) else "text/plain"
+        file = await session.persist_file(name=element.name, mime=mime, content=element.content)
+        element.for_id, element.thread_id, element.chainlit_key, element.mime = step["id"], step.get("threadId"), file["id"], mime
+        found.append({**element.to_dict(), "url": f"{config.run.root_path or ''}/project/file/{file['id']}?session_id={session.id}"})
+    return found
 
 
 async def answered(chat: Chat) -> None:

@@ -15,12 +15,19 @@ ways it did, and what this subclass does instead:
 - **Names.** A thread is named after its first message, whole: it is cut to a
   sidebar line (``rag.history.thread_name``).
 - **Votes** get their time, and their thread when the browser did not say.
+- **Lost updates.** ``update_thread`` reads the thread's metadata, merges, and
+  writes it all back, and Chainlit calls it from tasks it does not await (the
+  first message's naming, each step, the session saved on disconnect): a slow
+  one wrote its stale copy over a later one, and a chat lost its name and its
+  saved settings. Here the calls take their turn.
 
+``delete_thread`` also deletes the chat's uploads (``rag.history.UploadStore``).
 The database gets a busy timeout, so a second writer waits instead of failing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -28,7 +35,7 @@ from typing import Any
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.types import Feedback, ThreadDict
 
-from rag.history import BUSY_TIMEOUT_S, thread_name
+from rag.history import BUSY_TIMEOUT_S, UploadStore, thread_name
 
 __all__ = ["SQLiteDataLayer"]
 
@@ -51,16 +58,19 @@ def _decoded(value: object) -> object:
 class SQLiteDataLayer(SQLAlchemyDataLayer):
     """Chat history in the SQLite file at ``path`` (its schema made by ``rag.history.ensure_schema``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, uploads: UploadStore | None = None) -> None:
         super().__init__(conninfo=f"sqlite+aiosqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_S})
         self.path = path
+        self.uploads = uploads
+        self._thread_writes = asyncio.Lock()  # one update_thread at a time (see the module docstring)
 
     async def execute_sql(self, query: str, parameters: dict) -> list[dict[str, Any]] | int | None:
         return await super().execute_sql(query, {key: _bindable(value) for key, value in parameters.items()})
 
     async def update_thread(self, thread_id: str, name: str | None = None, user_id: str | None = None,
                             metadata: dict | None = None, tags: list[str] | None = None) -> None:
-        await super().update_thread(thread_id, name=None if name is None else thread_name(name), user_id=user_id, metadata=metadata, tags=tags)
+        async with self._thread_writes:
+            await super().update_thread(thread_id, name=None if name is None else thread_name(name), user_id=user_id, metadata=metadata, tags=tags)
 
     async def get_all_user_threads(self, user_id: str | None = None, thread_id: str | None = None) -> list[ThreadDict] | None:
         threads = await super().get_all_user_threads(user_id=user_id, thread_id=thread_id)
@@ -98,3 +108,8 @@ class SQLiteDataLayer(SQLAlchemyDataLayer):
         from chainlit.utils import utc_now
 
         return utc_now()  # Chainlit's own is local time marked as UTC ("Z")
+
+    async def delete_thread(self, thread_id: str) -> None:
+        await super().delete_thread(thread_id)
+        if self.uploads is not None:
+            await asyncio.to_thread(self.uploads.delete, thread_id)

@@ -1,22 +1,27 @@
-"""The chat-history database: Chainlit's SQLAlchemy schema in SQLite, who keeps a history, purge.
+"""The chat-history database: Chainlit's SQLAlchemy schema in SQLite, our uploads table, who keeps a history, purge.
 
 Chainlit's SQLAlchemy data layer writes threads, steps (messages), elements and
 feedback but does not create its tables. ``ensure_schema`` creates them from
 Chainlit's documented DDL, adapted to SQLite, and adds the columns later
 Chainlit versions write (``autoCollapse``, ``modes``...): without them every
 step insert fails and is only logged, so messages silently vanish from history.
-It also gives ``feedbacks`` a time, and turns on WAL (readers never wait for the writer).
+It also creates ``rag_uploads`` (a chat's uploaded files, so that a resumed chat
+answers from them again: Chainlit's own copies are deleted with the session),
+gives ``feedbacks`` a time, and turns on WAL (readers never wait for the writer).
 
 Everything here is plain ``sqlite3`` and runs without Chainlit: the app calls
-it at start-up (``open_history``: ``ensure_schema``, ``purge``). ``rag.datalayer`` is
-the Chainlit side. ``plan_history`` is the policy of who gets a history.
+it at start-up (``open_history``: ``ensure_schema``, ``purge``) and from worker
+threads (``UploadStore``). ``rag.datalayer`` is the Chainlit side;
+``plan_history`` is the policy of who gets a history.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -30,6 +35,8 @@ __all__ = [
     "BUSY_TIMEOUT_S",
     "HistoryPlan",
     "LOCAL_USER",
+    "StoredUpload",
+    "UploadStore",
     "ensure_schema",
     "is_loopback",
     "open_history",
@@ -69,6 +76,13 @@ CREATE TABLE IF NOT EXISTS feedbacks (
     "createdAt" TEXT,
     FOREIGN KEY ("threadId") REFERENCES threads("id") ON DELETE CASCADE
 );
+-- ours: the files uploaded into a chat (zlib-compressed bytes), deleted with the thread
+CREATE TABLE IF NOT EXISTS rag_uploads (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT, "threadId" TEXT NOT NULL, "source" TEXT NOT NULL,
+    "sha256" TEXT NOT NULL, "size" INT NOT NULL, "data" BLOB NOT NULL, "createdAt" TEXT NOT NULL,
+    UNIQUE ("threadId", "sha256")
+);
+CREATE INDEX IF NOT EXISTS rag_uploads_thread ON rag_uploads ("threadId");
 CREATE INDEX IF NOT EXISTS steps_thread ON steps ("threadId");
 CREATE INDEX IF NOT EXISTS feedbacks_for ON feedbacks ("forId");
 """
@@ -205,13 +219,52 @@ def plan_history(mode: Literal["auto", "on", "off"], path: Path | None, login: b
     )
 
 
+# ---------------------------------------------------------------- uploads
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    source: str  # the name the chat searched and cited it under
+    data: bytes  # the file as uploaded
+
+
+class UploadStore:
+    """The files uploaded into each chat (thread), kept in the history database so a resumed chat has them.
+
+    Blocking (call from a worker thread); each call opens its own connection, so threads may share a store.
+    The same bytes are stored once per thread.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def save(self, thread_id: str, source: str, data: bytes) -> None:
+        with _transaction(self.path) as db:
+            db.execute(
+                'INSERT OR IGNORE INTO rag_uploads ("threadId", "source", "sha256", "size", "data", "createdAt") VALUES (?, ?, ?, ?, ?, ?)',
+                (thread_id, source, hashlib.sha256(data).hexdigest(), len(data), zlib.compress(data, 6), _stamp(_now())),
+            )
+
+    def load(self, thread_id: str) -> list[StoredUpload]:
+        """The thread's uploads, in the order they were added."""
+        with closing(_connect(self.path)) as db:
+            rows = db.execute('SELECT "source", "data" FROM rag_uploads WHERE "threadId" = ? ORDER BY "id"', (thread_id,)).fetchall()
+        return [StoredUpload(row["source"], zlib.decompress(row["data"])) for row in rows]
+
+    def delete(self, thread_id: str) -> int:
+        """Forget the thread's uploads; returns how many there were."""
+        with _transaction(self.path) as db:
+            return db.execute('DELETE FROM rag_uploads WHERE "threadId" = ?', (thread_id,)).rowcount
+
+
 # ---------------------------------------------------------------- purge
 
 
 def purge(path: Path, days: int, now: datetime | None = None) -> int:
-    """Delete the chats last active more than ``days`` ago, with their steps, elements and votes.
+    """Delete the chats last active more than ``days`` ago, with their steps, elements, votes and uploads.
 
-    Returns how many chats were deleted. ``days`` 0 keeps everything.
+    Returns how many chats were deleted. ``days`` 0 keeps everything. Uploads of a chat that
+    no longer exists (it was never saved) go once they are as old.
     """
     if days <= 0:
         return 0
@@ -225,7 +278,8 @@ def purge(path: Path, days: int, now: datetime | None = None) -> int:
         for chunk in (old[i:i + 500] for i in range(0, len(old), 500)):
             marks = ", ".join("?" * len(chunk))
             db.execute(f'DELETE FROM feedbacks WHERE "threadId" IN ({marks}) OR "forId" IN (SELECT "id" FROM steps WHERE "threadId" IN ({marks}))', chunk + chunk)
-            for table in ("elements", "steps"):
+            for table in ("elements", "steps", "rag_uploads"):
                 db.execute(f'DELETE FROM "{table}" WHERE "threadId" IN ({marks})', chunk)
             db.execute(f'DELETE FROM threads WHERE "id" IN ({marks})', chunk)
+        db.execute('DELETE FROM rag_uploads WHERE "createdAt" < ? AND "threadId" NOT IN (SELECT "id" FROM threads)', (cutoff,))
     return len(old)

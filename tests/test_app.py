@@ -725,25 +725,32 @@ async def test_the_show_draft_control_keeps_the_draft_as_a_message_or_folds_it(a
 
 
 @asynccontextmanager
-async def socket_session(sid: str):
-    """A real ``WebsocketSession`` (its ``emit`` a recording mock), driven through Chainlit's own socket handlers."""
+async def socket_session(sid: str, user=None, thread_id: str | None = None):
+    """A real ``WebsocketSession`` (its ``emit`` a recording mock), driven through Chainlit's own socket handlers.
+
+    ``user``: the signed-in (persisted) user; ``thread_id``: the chat to resume, as when the browser opens it from the history.
+    """
     from chainlit.chat_context import chat_contexts
     from chainlit.context import init_ws_context
     from chainlit.session import WebsocketSession, ws_sessions_id, ws_sessions_sid
     from chainlit.socket import connection_successful
+    from chainlit.user_session import user_sessions
 
     session = WebsocketSession(
         id=sid, socket_id=f"socket-{sid}", emit=AsyncMock(), emit_call=AsyncMock(), user_env={}, client_type="webapp",
+        user=user, thread_id=thread_id,
     )
     init_ws_context(session)
-    await connection_successful(session.socket_id)  # the chat starts as in a browser: on_chat_start, as a task
-    await session.current_task
+    await connection_successful(session.socket_id)  # as in a browser: on_chat_start as a task, or on_chat_resume
+    if session.current_task is not None:
+        await session.current_task
     try:
         yield session
     finally:
         ws_sessions_id.pop(sid, None)
         ws_sessions_sid.pop(session.socket_id, None)
         chat_contexts.pop(sid, None)
+        user_sessions.pop(sid, None)  # what Chainlit drops with an expired session (the chat, its uploads)
 
 
 def user_payload(text: str, message_id: str | None = None) -> dict:
@@ -913,3 +920,147 @@ async def test_a_chat_queued_for_the_model_is_told_its_place_until_the_model_sta
     assert final.startswith("".join(GROUNDED_OLLAMA)) and "**Queue wait**" in final
     assert not any(c[1][0].get("output") == waiting for c in calls(first_em, "send_step"))
     assert "**Queue wait**" not in messages(first_em)[0]
+
+
+# ------------------------------------------------------------------ the history: resume, uploads kept with the chat
+
+
+@pytest_asyncio.fixture
+async def history_on(app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The app with a history in ``tmp_path``: Chainlit's data layer is ``rag.datalayer.SQLiteDataLayer`` on a real file."""
+    import chainlit.data
+    from chainlit.config import config
+
+    from rag.datalayer import SQLiteDataLayer
+    from rag.history import UploadStore, open_history
+
+    path = tmp_path / "chat-history.db"
+    open_history(path, 0)
+    store = UploadStore(path)
+    layer = SQLiteDataLayer(path, store)
+    monkeypatch.setattr(chainlit.data, "_data_layer", layer)
+    monkeypatch.setattr(app, "UPLOAD_STORE", store)
+    monkeypatch.setattr(config.project, "session_timeout", 1)  # Chainlit drops a disconnected session after 1 s
+    monkeypatch.setattr(importlib.import_module("rag.chat"), "EXPIRY_MARGIN_S", 0.1)
+    yield layer
+    await settled()
+    await layer.close()
+
+
+async def settled() -> None:
+    """Wait for Chainlit's background saves (it persists in tasks it does not await)."""
+    for _ in range(10):
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if not pending:
+            return
+        await asyncio.wait(pending, timeout=5)
+
+
+async def a_chat_with_an_upload(app, layer, scripted: ScriptedServer, notes: Path, user) -> tuple[str, list[str]]:
+    """Alice's chat: escalation off in its settings, a file, two questions answered from it; then she closes the tab.
+
+    Returns the thread id and the answers' step ids.
+    """
+    from chainlit.socket import change_settings, disconnect
+
+    async with socket_session(f"first-{uuid.uuid4()}", user=user) as session:
+        await change_settings(session.socket_id, {**app.cl.user_session.get("chat_settings_values"), "escalate": "never"})
+        await process_message_quietly(session, upload_payload(session, "", notes))
+        answers = []
+        for question, answer in [("What is the project codename?", f"{FACT} [Source 1]"), ("Who knows it?", "Only this chat [Source 1].")]:
+            scripted.enqueue(SLM, Script([answer]))
+            await process_message_quietly(session, user_payload(question))
+            answers.append(next(m.id for m in reversed(app.cl.chat_context.get()) if app.rag_chat.metadata_of(m).get("rag") == "answer"))
+        thread_id = session.thread_id
+        await disconnect(session.socket_id)  # Chainlit saves the chat's session (its settings) with the thread
+    await settled()
+    return thread_id, answers
+
+
+def resumed_thread(session) -> dict:
+    (thread,) = [c.args[1] for c in session.emit.mock_calls if c.args and c.args[0] == "resume_thread"]
+    return thread
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_chat_has_its_turns_settings_sources_and_upload(
+    app, runtime_env: ScriptedServer, history_on, tmp_path: Path,
+) -> None:
+    import chainlit as cl
+
+    notes = tmp_path / "secret-notes.md"
+    notes.write_text(f"# Secret notes\n\n{FACT} Only this chat knows it.\n", encoding="utf-8")
+    alice = await history_on.create_user(cl.User(identifier="alice"))
+    before = app.UPLOADS.used
+    thread_id, answers = await a_chat_with_an_upload(app, history_on, runtime_env, notes, alice)
+    assert app.UPLOADS.used == before  # the closed chat expired: its upload was freed
+
+    runtime_env.requests.clear()
+    async with socket_session(f"resume-{uuid.uuid4()}", user=alice, thread_id=thread_id) as session:
+        thread = resumed_thread(session)  # what the browser shows
+        assert [s["output"].split("\n")[0] for s in thread["steps"] if s["type"] == "user_message"] == [
+            "", "What is the project codename?", "Who knows it?"]
+        assert not any(s["output"].startswith("⚠️") for s in thread["steps"])
+        sources = [e for e in thread["elements"] if e["name"] == "Source 1"]
+        assert sorted(e["forId"] for e in sources) == sorted(answers)
+        assert {e["name"] for e in thread["elements"]} >= {"Source 1", "Source 2", "Latency"}
+        for element in sources:  # served from this session's files, where the page fetches them
+            assert element["url"] == f"/project/file/{element['chainlitKey']}?session_id={session.id}"
+            assert FACT in Path(session.files[element["chainlitKey"]]["path"]).read_text(encoding="utf-8")
+        controls = next(c.args[1] for c in session.emit.mock_calls if c.args and c.args[0] == "chat_settings")
+        assert next(w for w in controls if w["id"] == "escalate")["initial"] == "never"
+        assert app.UPLOADS.used > before  # the upload is back
+
+        runtime_env.enqueue(SLM, Script([f"{FACT} [Source 1]"]))
+        await process_message_quietly(session, user_payload("Say the codename once more?"))
+    (request,) = runtime_env.requests  # one tier: escalation is still off
+    assert history_in(request) == ["What is the project codename?", f"{FACT} [Source 1]", "Who knows it?", "Only this chat [Source 1]."]
+    assert "secret-notes.md" in request["body"]["messages"][-1]["content"]  # the upload is searched again
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_chat_whose_upload_is_gone_says_so_and_goes_on(
+    app, runtime_env: ScriptedServer, history_on, tmp_path: Path,
+) -> None:
+    import chainlit as cl
+
+    notes = tmp_path / "secret-notes.md"
+    notes.write_text(f"# Secret notes\n\n{FACT}\n", encoding="utf-8")
+    alice = await history_on.create_user(cl.User(identifier="alice"))
+    thread_id, _ = await a_chat_with_an_upload(app, history_on, runtime_env, notes, alice)
+    assert history_on.uploads.delete(thread_id) == 1  # the stored file is gone (an older version kept none)
+
+    runtime_env.requests.clear()
+    async with socket_session(f"resume-{uuid.uuid4()}", user=alice, thread_id=thread_id) as session:
+        note = resumed_thread(session)["steps"][-1]["output"]
+        assert note.startswith("⚠️ `secret-notes.md` was uploaded to this chat, but the file is no longer stored: answers go on without it.")
+        runtime_env.enqueue(SLM, Script(["Ollama listens on port 11434 [Source 1]."]))
+        await process_message_quietly(session, user_payload("What port does Ollama listen on?"))
+    (request,) = runtime_env.requests
+    assert "secret-notes.md" not in request["body"]["messages"][-1]["content"]
+    assert history_in(request)[0] == "What is the project codename?"  # the turns are still there
+
+
+@pytest.mark.asyncio
+async def test_another_user_cannot_resume_the_chat_and_deleting_it_deletes_its_upload(
+    app, runtime_env: ScriptedServer, history_on, tmp_path: Path,
+) -> None:
+    import chainlit as cl
+    from chainlit.types import Pagination, ThreadFilter
+
+    notes = tmp_path / "secret-notes.md"
+    notes.write_text(f"# Secret notes\n\n{FACT}\n", encoding="utf-8")
+    alice = await history_on.create_user(cl.User(identifier="alice"))
+    bob = await history_on.create_user(cl.User(identifier="bob"))
+    thread_id, _ = await a_chat_with_an_upload(app, history_on, runtime_env, notes, alice)
+    assert (await history_on.list_threads(Pagination(first=10), ThreadFilter(userId=bob.id))).data == []
+
+    before = app.UPLOADS.used
+    async with socket_session(f"bob-{uuid.uuid4()}", user=bob, thread_id=thread_id) as session:
+        assert not [c for c in session.emit.mock_calls if c.args and c.args[0] == "resume_thread"]
+        assert [c.args[1] for c in session.emit.mock_calls if c.args and c.args[0] == "resume_thread_error"] == ["Thread not found."]
+        assert app.UPLOADS.used == before  # nothing of alice's was loaded for bob
+
+    assert len(history_on.uploads.load(thread_id)) == 1
+    await history_on.delete_thread(thread_id)  # the sidebar's delete
+    assert history_on.uploads.load(thread_id) == [] and await history_on.get_thread(thread_id) is None

@@ -151,6 +151,8 @@ def _add_thread(db: sqlite3.Connection, thread: str, last_active: datetime, crea
                    (step, "Assistant", "assistant_message", thread, _stamp(when)))
         db.execute('INSERT INTO feedbacks ("id", "forId", "threadId", "value") VALUES (?, ?, ?, 1)', (f"{step}-vote", step, thread))
         db.execute('INSERT INTO elements ("id", "threadId", "name", "forId") VALUES (?, ?, ?, ?)', (f"{step}-el", thread, "Source 1", step))
+    db.execute('INSERT INTO rag_uploads ("threadId", "source", "sha256", "size", "data", "createdAt") VALUES (?, ?, ?, 1, ?, ?)',
+               (thread, "notes.md", thread, b"x", created_at))
 
 
 def _count(db: sqlite3.Connection, table: str, thread: str) -> int:
@@ -165,10 +167,14 @@ def test_purge_deletes_the_chats_last_active_before_the_cutoff_with_everything_o
         _add_thread(db, "old", now - timedelta(days=40))
         _add_thread(db, "old-but-active", now - timedelta(days=2), created=now - timedelta(days=90))
         _add_thread(db, "recent", now - timedelta(days=1))
+        for thread, age in [("never-saved-old", 40), ("never-saved-new", 1)]:  # uploads of chats whose thread was never written
+            db.execute('INSERT INTO rag_uploads ("threadId", "source", "sha256", "size", "data", "createdAt") VALUES (?, ?, ?, 1, ?, ?)',
+                       (thread, "notes.md", thread, b"x", _stamp(now - timedelta(days=age))))
     assert purge(path, 0, now) == 0  # 0: keep everything
     assert purge(path, 30, now) == 1
     with sqlite3.connect(path) as db:
-        for table in ("threads", "steps", "feedbacks", "elements"):
+        assert _count(db, "rag_uploads", "never-saved-old") == 0 and _count(db, "rag_uploads", "never-saved-new") == 1
+        for table in ("threads", "steps", "feedbacks", "elements", "rag_uploads"):
             assert _count(db, table, "old") == 0, table
             assert _count(db, table, "recent") > 0 and _count(db, table, "old-but-active") > 0, table
     assert purge(path, 30, now) == 0
@@ -185,6 +191,19 @@ def test_rag_history_days_purges_at_start_up(tmp_path: Path) -> None:
     assert open_history(path, 7) == 1
     with sqlite3.connect(path) as db:
         assert [row[0] for row in db.execute('SELECT "id" FROM threads')] == ["yesterday"]
+
+
+def test_the_upload_store_keeps_each_chats_files_once_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "chat-history.db"
+    open_history(path, 0)
+    store = history.UploadStore(path)
+    pdf = bytes(range(256)) * 40
+    store.save("t1", "notes.md", b"# Notes\n\nZephyr.\n")
+    store.save("t1", "report.pdf", pdf)
+    store.save("t1", "notes (2).md", b"# Notes\n\nZephyr.\n")  # the same bytes again: kept once
+    store.save("t2", "other.md", b"# Other\n")
+    assert [(u.source, u.data) for u in store.load("t1")] == [("notes.md", b"# Notes\n\nZephyr.\n"), ("report.pdf", pdf)]
+    assert store.delete("t1") == 2 and store.load("t1") == [] and len(store.load("t2")) == 1
 
 
 # ---------------------------------------------------------------- Chainlit's data layer on the file
