@@ -254,7 +254,9 @@ async def show_stats() -> None:
         await cl.Message(content="No turns yet: ask a question first.").send()
         return
     chart = cl.Plotly(name="Session", figure=session_figure(stats.turns), display="inline")
-    await cl.Message(content="**This session so far**\n\n" + session_table(stats), elements=[chart]).send()
+    votes = await rag_chat.votes()  # None: no history, so no thumbs to count
+    voted = "" if votes is None else f"\n\nVotes on these answers: 👍 {votes[0]} · 👎 {votes[1]}"
+    await cl.Message(content="**This session so far**\n\n" + session_table(stats) + voted, elements=[chart]).send()
 
 
 @cl.on_message

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANSWER", "UPLOAD", "Chat", "add_upload", "answer_metadata", "answered", "answers", "begin", "current", "end", "history", "measured",
-    "metadata_of", "restore_settings", "resume", "source_text", "turn_metrics", "turns", "uploads_announced",
+    "metadata_of", "restore_settings", "resume", "source_text", "turn_metrics", "turns", "uploads_announced", "votes",
 ]
 
 ANSWER = "answer"  # metadata["rag"] of a final answer message
@@ -183,6 +183,20 @@ def current(index: Index) -> Chat:
 
     chat = cl.user_session.get(KEY)
     return chat if isinstance(chat, Chat) else begin(index)
+
+
+async def votes() -> tuple[int, int] | None:
+    """(thumbs up, thumbs down) on the current chat's answers; None without a history (no thumbs then)."""
+    import chainlit as cl
+    from chainlit.data import get_data_layer
+
+    from rag.datalayer import SQLiteDataLayer
+    from rag.history import vote_counts
+
+    layer = get_data_layer()
+    if not isinstance(layer, SQLiteDataLayer):
+        return None
+    return await asyncio.to_thread(vote_counts, layer.path, cl.context.session.thread_id)
 
 
 async def add_upload(chat: Chat, element, rules: UploadRules, budget: UploadBudget, store: UploadStore | None = None) -> None:

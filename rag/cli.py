@@ -1,4 +1,4 @@
-"""The command line: ``python -m rag index|search|ask|chat|eval|compare|bench|serve-local``.
+"""The command line: ``python -m rag index|search|ask|chat|eval|compare|bench|feedback|serve-local``.
 
 Output contract (other tools depend on it): hits go to stdout, progress and
 diagnostics to stderr; ``--json`` prints one JSON array per query; an expected
@@ -540,6 +540,41 @@ def _eval_dialogues(settings: Settings, path: Path, qa: list, out: Path) -> None
     out.mkdir(parents=True, exist_ok=True)
     (out / "followups.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     click.echo(f"\nwrote {out / 'followups.json'}", err=True)
+
+
+@cli.command(name="feedback")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per vote: time, user, thread, question, answer, tier, sources, value, comment.")
+@click.option(
+    "--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+    help="Only votes given on or after this date (UTC), e.g. 2025-06-01.",
+)
+def feedback_command(as_json: bool, since) -> None:
+    """Print the votes (thumbs, comments) given to the app's answers, one line per vote, oldest first.
+
+    A line: time, user, question, answer, tier, sources, up/down, comment (tab-separated); the counts go to stderr.
+    Read from the chat history (RAG_HISTORY_DB, default RAG_DATA_DIR/chat-history.db).
+    """
+    import sqlite3
+
+    from rag.history import votes
+
+    path = _settings(None).history_path()
+    if path is None:
+        raise click.ClickException("RAG_HISTORY_DB is off: there is no chat history to read votes from.")
+    if not path.is_file():
+        raise click.ClickException(f"there is no chat history at {path} (set RAG_DATA_DIR or RAG_HISTORY_DB to the app's).")
+    try:
+        found = votes(path, since)
+    except sqlite3.Error as err:
+        raise click.ClickException(f"the chat history at {path} cannot be read ({err}).") from err
+    for vote in found:
+        if as_json:
+            click.echo(json.dumps(vote.to_json(), ensure_ascii=False))
+            continue
+        fields = [vote.time, vote.user, vote.question, vote.answer, vote.tier, "; ".join(vote.sources), "up" if vote.value else "down", vote.comment]
+        click.echo("\t".join(" ".join(field.split()) for field in fields))
+    up = sum(1 for vote in found if vote.value)
+    click.echo(f"{len(found)} votes: {up} up, {len(found) - up} down", err=True)
 
 
 @cli.command(name="serve-local")

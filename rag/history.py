@@ -1,4 +1,4 @@
-"""The chat-history database: Chainlit's SQLAlchemy schema in SQLite, our uploads table, who keeps a history, purge.
+"""The chat-history database: Chainlit's SQLAlchemy schema in SQLite, our uploads table, who keeps a history, purge, votes.
 
 Chainlit's SQLAlchemy data layer writes threads, steps (messages), elements and
 feedback but does not create its tables. ``ensure_schema`` creates them from
@@ -11,7 +11,7 @@ gives ``feedbacks`` a time, and turns on WAL (readers never wait for the writer)
 
 Everything here is plain ``sqlite3`` and runs without Chainlit: the app calls
 it at start-up (``open_history``: ``ensure_schema``, ``purge``) and from worker
-threads (``UploadStore``). ``rag.datalayer`` is the Chainlit side;
+threads (``UploadStore``), the CLI reads the votes (``votes``). ``rag.datalayer`` is the Chainlit side;
 ``plan_history`` is the policy of who gets a history.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import os
 import sqlite3
 import zlib
@@ -37,12 +38,15 @@ __all__ = [
     "LOCAL_USER",
     "StoredUpload",
     "UploadStore",
+    "Vote",
     "ensure_schema",
     "is_loopback",
     "open_history",
     "plan_history",
     "purge",
     "thread_name",
+    "vote_counts",
+    "votes",
 ]
 
 BUSY_TIMEOUT_S = 10.0  # a writer waits this long for another (the app's data layer, the CLI) before failing
@@ -283,3 +287,71 @@ def purge(path: Path, days: int, now: datetime | None = None) -> int:
             db.execute(f'DELETE FROM threads WHERE "id" IN ({marks})', chunk)
         db.execute('DELETE FROM rag_uploads WHERE "createdAt" < ? AND "threadId" NOT IN (SELECT "id" FROM threads)', (cutoff,))
     return len(old)
+
+
+# ---------------------------------------------------------------- votes
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A thumb on an answer, with what was asked and answered (from the answer's metadata, see rag.chat)."""
+
+    time: str  # when the vote was given (the answer's time for votes stored before votes had one)
+    user: str
+    thread: str
+    question: str
+    answer: str
+    tier: str
+    sources: list[str]
+    value: int  # 1 up, 0 down
+    comment: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "time": self.time, "user": self.user, "thread": self.thread, "question": self.question, "answer": self.answer,
+            "tier": self.tier, "sources": self.sources, "value": self.value, "comment": self.comment,
+        }
+
+
+def _metadata(raw: object) -> dict:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def votes(path: Path, since: datetime | None = None) -> list[Vote]:
+    """Every vote in the history database (oldest first); ``since``: only those given on or after it."""
+    with closing(_connect(path)) as db:
+        rows = db.execute(
+            """SELECT COALESCE(f."createdAt", s."createdAt", '') AS time, COALESCE(t."userIdentifier", '') AS user,
+                      s."threadId" AS thread, s."metadata" AS metadata, s."output" AS output, f."value" AS value,
+                      COALESCE(f."comment", '') AS comment
+               FROM feedbacks f JOIN steps s ON s."id" = f."forId" LEFT JOIN threads t ON t."id" = s."threadId"
+               WHERE COALESCE(f."createdAt", s."createdAt", '') >= ? ORDER BY time""",
+            (_stamp(since.replace(tzinfo=since.tzinfo or timezone.utc)) if since else "",),
+        ).fetchall()
+    found = []
+    for row in rows:
+        meta = _metadata(row["metadata"])
+        sources = [f"{s.get('source', '')} › {s.get('heading', '')}".strip(" ›") for s in meta.get("sources", []) if isinstance(s, dict)]
+        found.append(Vote(
+            time=row["time"], user=row["user"], thread=row["thread"], question=str(meta.get("question", "")),
+            answer=str(meta.get("answer", row["output"] or "")), tier=str(meta.get("tier", "")), sources=sources,
+            value=int(row["value"]), comment=row["comment"],
+        ))
+    return found
+
+
+def vote_counts(path: Path, thread_id: str) -> tuple[int, int]:
+    """(thumbs up, thumbs down) given in one chat."""
+    with closing(_connect(path)) as db:
+        row = db.execute(
+            """SELECT COALESCE(SUM(f."value" = 1), 0), COALESCE(SUM(f."value" = 0), 0)
+               FROM feedbacks f JOIN steps s ON s."id" = f."forId" WHERE s."threadId" = ?""",
+            (thread_id,),
+        ).fetchone()
+    return int(row[0]), int(row[1])

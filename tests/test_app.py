@@ -987,6 +987,7 @@ async def test_a_resumed_chat_has_its_turns_settings_sources_and_upload(
     app, runtime_env: ScriptedServer, history_on, tmp_path: Path,
 ) -> None:
     import chainlit as cl
+    from chainlit.types import Feedback
 
     notes = tmp_path / "secret-notes.md"
     notes.write_text(f"# Secret notes\n\n{FACT} Only this chat knows it.\n", encoding="utf-8")
@@ -994,6 +995,7 @@ async def test_a_resumed_chat_has_its_turns_settings_sources_and_upload(
     before = app.UPLOADS.used
     thread_id, answers = await a_chat_with_an_upload(app, history_on, runtime_env, notes, alice)
     assert app.UPLOADS.used == before  # the closed chat expired: its upload was freed
+    await history_on.upsert_feedback(Feedback(forId=answers[0], value=1, comment="right"))  # a thumb up, as the page sends it
 
     runtime_env.requests.clear()
     async with socket_session(f"resume-{uuid.uuid4()}", user=alice, thread_id=thread_id) as session:
@@ -1013,6 +1015,11 @@ async def test_a_resumed_chat_has_its_turns_settings_sources_and_upload(
 
         runtime_env.enqueue(SLM, Script([f"{FACT} [Source 1]"]))
         await process_message_quietly(session, user_payload("Say the codename once more?"))
+        session.emit.reset_mock()
+        await process_message_quietly(session, user_payload("/stats"))
+        (stats,) = [c.args[1]["output"] for c in session.emit.mock_calls if c.args and c.args[0] == "new_message"
+                    and c.args[1].get("type") == "assistant_message"]
+        assert "\n| 3 | " in stats and stats.endswith("Votes on these answers: 👍 1 · 👎 0")
     (request,) = runtime_env.requests  # one tier: escalation is still off
     assert history_in(request) == ["What is the project codename?", f"{FACT} [Source 1]", "Who knows it?", "Only this chat [Source 1]."]
     assert "secret-notes.md" in request["body"]["messages"][-1]["content"]  # the upload is searched again
