@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def search_command(query: str | None, docs: Path | None, k: int | None, queries,
     --json), so every input line still has its output line; the exit code is 1
     when any line was bad.
     """
-    from rag.followup import resolve
+    from rag.retrieval import resolve_followup
 
     if (query is None) == (queries is None):
         raise click.UsageError('Give a QUERY or --queries FILE (one of the two), e.g. rag search "how do I start?"')
@@ -116,8 +117,7 @@ def search_command(query: str | None, docs: Path | None, k: int | None, queries,
             else:
                 click.echo("(empty query: nothing to search)")
             continue
-        history = fit_history(history, settings.history_tokens)
-        followup = resolve(question, history)
+        followup = resolve_followup(index, question, history, settings.language)
         result = search(index, question, k, language=settings.language, min_coverage=settings.min_coverage, context=followup.carries)
         if as_json:
             click.echo(json.dumps([h.to_json() for h in result.hits], ensure_ascii=False))
@@ -135,7 +135,7 @@ def parse_query_line(line: str) -> tuple[str, list]:
     """
     from rag.prompts import Turn
 
-    if not line.lstrip().startswith("{"):
+    if not re.match(r'\s*\{\s*"', line):  # plain text, also one that starts with "{" ("{model} placeholders?")
         return line, []
     try:
         data = json.loads(line)
@@ -153,13 +153,6 @@ def parse_query_line(line: str) -> tuple[str, list]:
         answer = entry.get("answer", "")
         turns.append(Turn(entry["question"], answer if isinstance(answer, str) else ""))
     return data["question"], turns
-
-
-def fit_history(history: list, budget: int) -> list:
-    """The most recent turns within ``budget`` tokens, oldest first (the pipeline's rule)."""
-    from rag.pipeline import fit_history as fit
-
-    return fit(history, budget)
 
 
 def _print_result(result: SearchResult) -> None:
@@ -238,31 +231,35 @@ async def _answer_turn(assistant, question: str, history, escalate=None, mode=No
         thinking_since = None
 
     done = None
-    async for event in assistant.ask(question, history=history, escalate=escalate, mode=mode):
-        if isinstance(event, Retrieved) and event.result.carried and not as_json:
-            click.echo(f"[searched for: {event.result.query}, with {', '.join(event.result.carried)} from earlier turns]", err=True)
-        elif isinstance(event, Thinking):
-            if thinking_since is None:
-                thinking_since = time.perf_counter()
+    from contextlib import aclosing
+
+    turn = assistant.ask(question, history=history, escalate=escalate, mode=mode)
+    async with aclosing(turn):  # Ctrl-C closes the streams at once
+        async for event in turn:
+            if isinstance(event, Retrieved) and event.result.carried and not as_json:
+                click.echo(f"[searched for: {event.result.query}, with {', '.join(event.result.carried)} from earlier turns]", err=True)
+            elif isinstance(event, Thinking):
+                if thinking_since is None:
+                    thinking_since = time.perf_counter()
+                    if show_thinking:
+                        click.echo(f"[{event.tier.upper()} thinking]", err=True)
                 if show_thinking:
-                    click.echo(f"[{event.tier.upper()} thinking]", err=True)
-            if show_thinking:
-                click.echo(event.text, nl=False, err=True)
-        elif isinstance(event, Token):
-            end_thinking()
-            if not as_json:
-                click.echo(event.text, nl=False)
-        elif isinstance(event, TierStart) and event.reason and not as_json:
-            click.echo(f"\n[{event.tier.upper()} takes over: {event.reason}]", err=True)
-        elif isinstance(event, Escalation) and event.skipped:
-            click.echo(f"\n[escalation needed ({', '.join(event.reasons)}) but skipped: {event.skipped}]", err=True)
-        elif isinstance(event, TierEnd):
-            end_thinking()
-            if event.error:
-                failed = True
-                click.echo(f"\n[{event.tier.upper()} failed: {event.error}]", err=True)
-        elif isinstance(event, Done):
-            done = event
+                    click.echo(event.text, nl=False, err=True)
+            elif isinstance(event, Token):
+                end_thinking()
+                if not as_json:
+                    click.echo(event.text, nl=False)
+            elif isinstance(event, TierStart) and event.reason and not as_json:
+                click.echo(f"\n[{event.tier.upper()} takes over: {event.reason}]", err=True)
+            elif isinstance(event, Escalation) and event.skipped:
+                click.echo(f"\n[escalation needed ({', '.join(event.reasons)}) but skipped: {event.skipped}]", err=True)
+            elif isinstance(event, TierEnd):
+                end_thinking()
+                if event.error:
+                    failed = True
+                    click.echo(f"\n[{event.tier.upper()} failed: {event.error}]", err=True)
+            elif isinstance(event, Done):
+                done = event
     assert done is not None
     if as_json:
         click.echo(json.dumps(done.to_json(), ensure_ascii=False))
@@ -285,7 +282,7 @@ async def _answer_turn(assistant, question: str, history, escalate=None, mode=No
 @cli.command()
 @_docs_option
 @click.option("--escalate", type=click.Choice(["auto", "always", "never"]), default=None, help="Escalation to the LLM tier (default: RAG_ESCALATE, auto).")
-@click.option("--quiet", "-q", is_flag=True, help="Don't print a reasoning model's thinking, nor the per-turn summary.")
+@click.option("--quiet", "-q", is_flag=True, help="Don't print a reasoning model's thinking (it goes to stderr otherwise).")
 def chat(docs: Path | None, escalate: str | None, quiet: bool) -> None:
     """A terminal chat: each question is answered with the conversation so far (follow-ups keep their subject).
 
@@ -293,6 +290,8 @@ def chat(docs: Path | None, escalate: str | None, quiet: bool) -> None:
     stdout. ``/new`` starts a new conversation, ``/quit`` (or end of input) ends.
     The history is cut to RAG_HISTORY_TOKENS, oldest turns first, like the app's.
     """
+    import asyncio
+
     from rag.pipeline import Assistant
     from rag.prompts import Turn
     from rag.tiers import assistant_config, open_tiers
@@ -313,7 +312,7 @@ def chat(docs: Path | None, escalate: str | None, quiet: bool) -> None:
             while True:
                 if interactive:
                     click.echo("\n> ", nl=False, err=True)
-                line = sys.stdin.readline()
+                line = await asyncio.to_thread(sys.stdin.readline)  # the event loop (and the embedded server's queue) go on
                 if not line:
                     break
                 question = line.strip()
@@ -517,15 +516,18 @@ def _eval_dialogues(settings: Settings, path: Path, qa: list, out: Path) -> None
     """``rag eval --dialogues``: follow-ups bare / with history / standalone, and topic switches, per language."""
     from rag.dialogues import MODES, load_dialogues, score_dialogues, topic_switches
     from rag.evalrun import docs_for
+    from rag.retrieval import resolve_followup
 
     dialogues = load_dialogues(path)
     indexes: dict[Path, Index] = {}
 
-    def search_in(dialogue, question: str, carries) -> SearchResult:
+    def search_in(dialogue, question: str, history) -> SearchResult:
         folder = docs_for(settings.docs_dir, dialogue.lang)
         if folder not in indexes:
             indexes[folder] = _open(settings.model_copy(update={"docs_dir": folder}))[0]
-        return search(indexes[folder], question, settings.top_k, language=settings.language, min_coverage=settings.min_coverage, context=carries)
+        index = indexes[folder]
+        carries = resolve_followup(index, question, history, settings.language).carries  # as the app resolves it
+        return search(index, question, settings.top_k, language=settings.language, min_coverage=settings.min_coverage, context=carries)
 
     report = {
         "followups": score_dialogues(dialogues, search_in, settings.top_k),

@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rag.errors import ConfigError
 from rag.evaluation import QAItem, has_phrase
-from rag.followup import resolve
 from rag.prompts import Turn
 from rag.retrieval import SearchResult
 
@@ -118,8 +117,9 @@ def score_dialogues(
 ) -> dict[str, object]:
     """evidence@1 and evidence@k of each dialogue's last question, per mode, per language and per kind.
 
-    ``search_in(dialogue, question, carries)`` runs the search for that dialogue's
-    language. Returns ``{"k": k, "n": ..., "by_lang": {lang: {mode: {"evidence@1": .., "evidence@k": ..}}},
+    ``search_in(dialogue, question, history)`` resolves ``question`` against
+    ``history`` (empty for ``bare`` and ``standalone``) and runs the search for that
+    dialogue's language, as the app does (``rag.retrieval.resolve_followup``). Returns ``{"k": k, "n": ..., "by_lang": {lang: {mode: {"evidence@1": .., "evidence@k": ..}}},
     "by_kind": {...}, "overall": {...}}``; shares in 0..1, rounded to 3 places.
     """
     rows: list[_Row] = []
@@ -129,8 +129,7 @@ def score_dialogues(
             question = d.standalone if mode == "standalone" else d.question
             if mode == "standalone" and not question:
                 continue
-            carries = resolve(d.question, d.history, d.lang).carries if mode == "history" else ()
-            result = search_in(d, question, carries)
+            result = search_in(d, question, d.history if mode == "history" else [])
             texts = [h.text for h in result.hits[:k]]
             row.hit1[mode] = bool(texts) and has_phrase(texts[0], d.answer_phrases)
             row.hitk[mode] = any(has_phrase(t, d.answer_phrases) for t in texts)

@@ -73,11 +73,22 @@ ANSWER_WEIGHT = 0.25  # the previous answer's
 SOFT = 0.5  # a question with no cue either way carries the subject at half that
 DECAY = 0.5  # each turn further back counts half as much
 MAX_DEPTH = 3  # turns back at most
+MAX_CARRY_CHARS = 4000  # of each earlier question or answer (a pasted document as an answer is no subject)
 
-# English: referring pronouns and determiners, additives, "one" as in "the second one".
-_EN_REFERRING = frozenset(
-    "it its itself they them their theirs themselves these those he him his she her one ones former latter "
-    "such same similar instead too also either else another other others there's".split()
+# English. Additives: they say the question adds to what was said, so they outweigh a name of its own
+# ("I'd like to try gpt-oss-20b too"); referring words point back at a subject the question does not name.
+_EN_ADDITIVE = frozenset("too also instead similar same either else".split())
+_EN_REFERRING = frozenset("it its itself they them their theirs themselves these those he him his she her former latter such another other others".split())
+# "it" that stands for nothing: "is it possible to …", "it depends"
+_EN_DUMMY_IT = re.compile(
+    r"\b(?:is|was|would|will|isn'?t) it (?:possible|ok|okay|safe|necessary|worth|true|normal|better|best|recommended|required|"
+    r"advisable|a good idea|enough|free|hard|easy)\b|\bit depends\b",
+    re.IGNORECASE,
+)
+# "one" that stands for a thing named before: "the second one", "which one", "that one" (not "more than one model")
+_EN_ONE = re.compile(
+    r"\b(?:the|this|that|which|each|every|other|another|first|second|third|last|same|new|old|\w+er|\w+est)\s+ones?\b(?!\s+(?:of|[a-z]{3,}\b(?<!does)(?<!do)(?<!did)(?<!is)(?<!are)))",
+    re.IGNORECASE,
 )
 _EN_OPENERS = re.compile(
     r"^\s*(and|or|but|so|also|then|what about|how about|what if|what else|anything else|same for|and if|if so|else)\b", re.IGNORECASE
@@ -89,25 +100,30 @@ _EN_BARE_DEMONSTRATIVE = re.compile(
     r"session|module|service|version|approach|method|way|command|file|page|example|demo|agent|one's)\b)",
     re.IGNORECASE,
 )
-# a comparative with nothing to compare it to in the question
+# a comparative with nothing to compare it to in the question ("more" and "less" are mostly quantities: left out)
 _EN_COMPARATIVE = re.compile(
-    r"\b(slower|faster|cheaper|better|worse|bigger|smaller|larger|heavier|lighter|easier|harder|more|less|fewer|newer|older)\b",
+    r"\b(slower|faster|cheaper|better|worse|bigger|smaller|larger|heavier|lighter|easier|harder|newer|older)\b",
     re.IGNORECASE,
 )
 _EN_THAN = re.compile(r"\bthan\b", re.IGNORECASE)
 
 # Turkish: demonstrative and personal pronouns in their case forms, openers, additives.
+_TR_ADDITIVE_WORDS = frozenset("aynı aynısı benzer benzeri benzerini başka diğer diğeri diğerleri öbürü öteki ayrıca".split())
 _TR_REFERRING = frozenset(
     """bu şu o bunu şunu onu bunun şunun onun buna şuna ona bunda şunda onda bundan şundan ondan bununla onunla
     bunlar şunlar onlar bunları şunları onları bunların şunların onların bunlara onlara bunlarda onlarda bunlardan
-    onlardan bunlardaki burada orada oraya buraya oradaki buradaki aynı aynısı benzer benzeri benzerini başka diğer
-    diğeri diğerleri öbürü öteki ilki ilkini ikincisi ikincisini üçüncüsü sonuncusu olanı olanın olanları ayrıca""".split()
+    onlardan bunlardaki burada orada oraya buraya oradaki buradaki ilki ilkini ikincisi ikincisini üçüncüsü sonuncusu
+    olanı olanın olanları""".split()
 )
-_TR_OPENERS = re.compile(r"^\s*(peki|ya|ve|bir de|o zaman|öyleyse|hani|ayrıca|bunun yanında)\b", re.IGNORECASE)
+_TR_OPENERS = re.compile(r"^\s*(peki|ya|ve|bir de|o zaman|öyleyse|hani|ayrıca|bunun yanında)\b(?!\s+da\b)", re.IGNORECASE)
 _TR_TRAILING_YA = re.compile(r"\bya\s*[?.!]*\s*$", re.IGNORECASE)  # "… ya?": "what about …?"
-_TR_ADDITIVE = re.compile(r"\S\s+(de|da|daha)\b", re.IGNORECASE)  # "çevirisini de", "daha hızlı"
-# A possessive suffix (3rd person, then a case ending): "çevirisini", "sürümünü", "ayarlarını".
-_TR_POSSESSIVE = re.compile(r"\w{3,}(?:s?[ıiuü]n[ıiuüae]|s?[ıiuü]n[dt][ae]|s?[ıiuü]n[dt]an|s?[ıiuü]n[dt]en|leri|ları)$")
+_TR_ADDITIVE = re.compile(r"(?<!\bya)(?<!\bYa)\s+(de|da)\b|\b(daha)\b", re.IGNORECASE)  # "çevirisini de", "daha hızlı"; not "ya da" (or)
+# A possessive suffix (3rd person, then a case ending): "çevirisini", "sürümünü", "ayarlarını" (a plain plural
+# object, "modelleri", is none).
+_TR_POSSESSIVE = re.compile(r"\w{3,}(?:s?[ıiuü]n[ıiuüae]|s?[ıiuü]n[dt][ae]|s?[ıiuü]n[dt]an|s?[ıiuü]n[dt]en|lerini|larını)$")
+# Generic technical acronyms and platforms qualify a subject; alone they are none ("Which GPU do I need?" after
+# a question about a tool is about that tool's GPU).
+_PLATFORMS = frozenset("windows linux macos mac ios android cpu gpu npu cli api rest sdk ui".split())
 
 # A question with no word of its own beyond stopwords and question words is elliptical ("Why?", "Is it?"), and
 # so is one of at most ``_ELLIPSIS_LENGTH`` words with one ("How long?", "Which version?"); one word of its own
@@ -150,7 +166,8 @@ class Followup:
     carries: tuple[Carry, ...] = field(default_factory=tuple)
 
     @property
-    def dependent(self) -> bool:
+    def carried(self) -> bool:
+        """Does anything come along from earlier turns (a dependent or a continuing question)?"""
         return bool(self.carries)
 
 
@@ -159,12 +176,21 @@ def cue(question: str, history_text: str = "", lang: str = "en") -> tuple[float,
 
     ``history_text``: the earlier turns' text, to tell a name the question
     brings (a topic switch) from one the conversation already had (only the
-    reason's wording depends on it). ``lang``: the question's language ("tr"
-    enables the possessive-suffix rule).
+    reason's wording depends on it). ``lang``: the question's language: the
+    Turkish word lists and the possessive rule for "tr", the English lists
+    otherwise ("her" is "each" in Turkish).
+
+    In order: an opener decides ("and …", "peki …"); then an additive ("too",
+    "de/da"), which outweighs a name of the question's own; then a name of its
+    own (not a generic acronym or platform) makes it a new question; then a
+    referring word, a comparison with nothing named, no word of its own, or a
+    Turkish possessive with no possessor makes it dependent. A cue inside a
+    long question (more than ``_SELF_CONTAINED_WORDS`` words of its own) points
+    inside it and counts as none.
 
     >>> cue("Can I change which model each of them uses?")
     (1.0, "refers back: 'them'")
-    >>> cue("Peki Araç Olarak Modeller oturumu?")
+    >>> cue("Peki Araç Olarak Modeller oturumu?", lang="tr")
     (1.0, "continues: 'peki'")
     >>> cue("Which port does Ollama use by default?", "How do I install Foundry Local?")
     (0.0, "a subject of its own: 'ollama'")
@@ -173,48 +199,71 @@ def cue(question: str, history_text: str = "", lang: str = "en") -> tuple[float,
     if not text:
         return 0.0, "empty"
     turkish = lang == "tr"
-    lowered = text.lower()
-    if m := (_EN_OPENERS.match(text) or _TR_OPENERS.match(text)):
+    if m := (_TR_OPENERS.match(text) if turkish else _EN_OPENERS.match(text)):
         return 1.0, f"continues: {m.group(1).lower()!r}"
-    if _TR_TRAILING_YA.search(text):
+    if turkish and _TR_TRAILING_YA.search(text):
         return 1.0, "continues: '… ya?'"
-    tokens = re.findall(r"[\w'’]+", lowered.replace("i̇", "i"))
+    tokens = re.findall(r"[\w'’]+", fold(text, lang))
     bare = [t.split("'")[0].split("’")[0] for t in tokens]
     every = words(fold(text, "en"))
     own = [w for w in every if w not in _NOT_OWN]
-    # a pronoun in a question long enough to name its own subject most likely refers inside it
-    # ("My model takes images and audio. Is llama.cpp a good way to optimize it?"): it counts as no cue
+    # a cue in a question long enough to name its own subject most likely points inside it
+    # ("My model takes images and audio. Is llama.cpp a good way to optimize it?")
     inside = len(own) > _SELF_CONTAINED_WORDS
-    found = ""
-    for token in bare:
-        if token in _EN_REFERRING or token in _TR_REFERRING:
-            found = f"refers back: {token!r}"
-            break
-    if not found and (m := _EN_BARE_DEMONSTRATIVE.search(text)):
-        found = f"refers back: {m.group(1).lower()!r}"
-    if not found and (m := _EN_COMPARATIVE.search(text)) and not _EN_THAN.search(text):
-        found = f"compares with nothing named: {m.group(1).lower()!r}"
-    if not found and (m := _TR_ADDITIVE.search(text)):
-        found = f"adds to the subject: {m.group(1).lower()!r}"
-    if found and not inside:
-        return 1.0, found
-    names = sorted(n for n in name_like_words(text) if len(n) > 1)  # not the pronoun "I"
-    if names:  # no cue, and the question names its subject itself (a topic switch, or the same subject said again)
+    additive = ""
+    if turkish:
+        word = next((t for t in bare if t in _TR_ADDITIVE_WORDS), None)
+        m = _TR_ADDITIVE.search(text)
+        additive = f"adds to the subject: {word!r}" if word else (f"adds to the subject: {(m.group(1) or m.group(2)).lower()!r}" if m else "")
+    else:
+        word = next((t for t in bare if t in _EN_ADDITIVE), None) or ("as well" if re.search(r"\bas well\b", text, re.I) else None)
+        additive = f"refers back: {word!r}" if word else ""
+    if additive and not inside:
+        return 1.0, additive
+    names = _own_names(text)
+    if names:
         said = set(words(fold(history_text, "en"))) if history_text else set()
         new = [n for n in names if not set(words(n)) <= said]
         return 0.0, f"a subject of its own: {(new or names)[0]!r}"
+    found = additive or _referring(text, bare, tokens, turkish)
+    if found and not inside:
+        return 1.0, found
     if found:
         return SOFT, f"{found}, inside a question of {len(own)} words of its own"
     if len(own) <= _ELLIPSIS_WORDS or (len(own) == 1 and len(every) <= _ELLIPSIS_LENGTH):
         return 1.0, "elliptical: too few words of its own"
-    if turkish and not inside:  # a possessive with no possessor in the question: "Türkçe çevirisini … güncellemem gerekiyor mu?"
-        for i, token in enumerate(tokens[1:], 1):
+    return SOFT, "no cue either way"
+
+
+def _own_names(text: str) -> list[str]:
+    """The names the question writes (folded), without the pronoun "I" and generic acronyms or platforms."""
+    return sorted(n for n in name_like_words(text) if len(n) > 1 and n.replace("ı", "i") not in _PLATFORMS)
+
+
+def _referring(text: str, bare: list[str], tokens: list[str], turkish: bool) -> str:
+    """Why the question points back at an unnamed subject ("" when it does not)."""
+    if turkish:
+        if word := next((t for t in bare if t in _TR_REFERRING), None):
+            return f"refers back: {word!r}"
+        for i, token in enumerate(tokens):  # a possessive whose possessor is not in the question ("sürümünü")
             if "'" in token or "’" in token or token in _NOT_OWN or not _TR_POSSESSIVE.search(token):
                 continue
-            if not re.search(r"([ıiuü]n|[ıiuü]m|[ıiuü]z)$", tokens[i - 1]):  # "sistemin sürümü" names its possessor
-                return 1.0, f"possessive without a possessor: {token!r}"
+            if i == 0 or not re.search(r"([ıiuü]n|[ıiuü]m|[ıiuü]z)$", tokens[i - 1]):  # "sistemin sürümü" names its possessor
+                return f"possessive without a possessor: {token!r}"
             break
-    return SOFT, "no cue either way"
+        return ""
+    dummy = _EN_DUMMY_IT.sub(" ", text)
+    for token in re.findall(r"[\w'’]+", dummy.lower()):
+        token = token.split("'")[0].split("’")[0]
+        if token in _EN_REFERRING:
+            return f"refers back: {token!r}"
+    if m := _EN_ONE.search(text):
+        return f"refers back: {m.group(0).lower()!r}"
+    if m := _EN_BARE_DEMONSTRATIVE.search(text):
+        return f"refers back: {m.group(1).lower()!r}"
+    if (m := _EN_COMPARATIVE.search(text)) and not _EN_THAN.search(text):
+        return f"compares with nothing named: {m.group(1).lower()!r}"
+    return ""
 
 
 def resolve(question: str, history: Sequence[Turn], lang: str | None = None) -> Followup:
@@ -236,12 +285,12 @@ def resolve(question: str, history: Sequence[Turn], lang: str | None = None) -> 
     for back in range(1, min(MAX_DEPTH, len(history)) + 1):
         turn = history[-back]
         spread = strength < 1.0
-        carries.append(Carry(text=turn.question, weight=QUESTION_WEIGHT * scale, role="question", turns_back=back, spread=spread))
+        carries.append(Carry(text=turn.question[:MAX_CARRY_CHARS], weight=QUESTION_WEIGHT * scale, role="question", turns_back=back, spread=spread))
         if turn.answer.strip():
-            carries.append(Carry(text=turn.answer, weight=ANSWER_WEIGHT * scale, role="answer", turns_back=back, spread=spread))
-        # go further back only while the turn itself was a follow-up of the one before it
+            carries.append(Carry(text=turn.answer[:MAX_CARRY_CHARS], weight=ANSWER_WEIGHT * scale, role="answer", turns_back=back, spread=spread))
+        # go further back only while the turn itself surely depended on the one before it
         before = " ".join(f"{t.question} {t.answer}" for t in history[max(0, len(history) - back - MAX_DEPTH) : len(history) - back])
-        if back == len(history) or cue(turn.question, before, detect_language(turn.question, default=lang))[0] == 0.0:
+        if back == len(history) or cue(turn.question, before, detect_language(turn.question, default=lang))[0] < 1.0:
             break
         scale *= DECAY
     return Followup(question=question, strength=strength, cue=why, carries=tuple(carries))

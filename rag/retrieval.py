@@ -35,12 +35,12 @@ from rag.analysis import detect_language, fold, words
 from rag.bm25 import Stats, score_segments, top_k
 from rag.chunking import Chunk
 from rag.confidence import judge_coverage, name_like_words
-from rag.followup import Carry
+from rag.followup import MAX_DEPTH, Carry, Followup, resolve
 from rag.index import LANG_CODES, Index, Overlay
 from rag.normalize import normalize_text
 from rag.rerank import rerank
 
-__all__ = ["DEFAULT_MIN_COVERAGE", "Confidence", "Hit", "SearchResult", "search"]
+__all__ = ["DEFAULT_MIN_COVERAGE", "Confidence", "Hit", "SearchResult", "resolve_followup", "search"]
 
 # Calibrated on ../shared/eval/dev_qa.jsonl and both peer sets (README, "Retrieval quality"):
 # the lowest coverage of an answerable question there is 0.30.
@@ -175,7 +175,7 @@ def search(
     # the coverage judgement reads a dependent question with the subject its earlier questions named (not what
     # the earlier answers said: the passage for "and its port?" need not repeat how the thing was installed);
     # a question with no cue is judged on its own words (a topic switch must not need the old subject)
-    searched = f"{query} ({', '.join(subject_words)})" if subject_words else query
+    searched = _with_subject(query, subject_words)
     scores = np.concatenate(per_segment) if len(per_segment) > 1 else per_segment[0]
     offsets = np.cumsum([0] + [len(s) for s in per_segment])
 
@@ -211,7 +211,7 @@ class _Carried:
     names: list[np.ndarray]  # the weighted BM25 scores of the names carried from earlier questions, per segment
     others: list[np.ndarray]  # ... of the other words carried from earlier questions and answers
     words: list[str]  # every word carried, as written in the earlier turns
-    subject_words: list[str]  # those from earlier questions the question surely depends on
+    subject_words: list[str]  # the names of earlier questions the question surely depends on
     subject_terms: dict[str, list[str]]  # their terms, per document language
 
 
@@ -233,8 +233,9 @@ def _carry(
         subject = {other: _subject_terms(index, stats, carry.text, other, own, carry.role == "answer") for other in by_lang}
         names = {other: set(index.analyzer.query_terms(" ".join(name_like_words(carry.text)), other)) for other in by_lang}
         depends = carry.role == "question" and not carry.spread  # a question that surely depends on it
-        if depends:  # for the judgement: its subject words, and its names even where no document has them
-            for word in _words_for(index, carry.text, lang, set(subject.get(lang, ())) | names.get(lang, set())):
+        if depends:  # for the judgement: its names (what "it" stands for), also where no document has them; not its
+            # other words ("install" in "How do I install Ollama?" is what was asked then, not what is asked now)
+            for word in _words_for(index, carry.text, lang, names.get(lang, set())):
                 if word not in subject_words:
                     subject_words.append(word)
         if not any(subject.values()):
@@ -261,6 +262,14 @@ def _carry(
                 words_.append(word)
     return _Carried(names=by_kind["name"], others=by_kind["other"], words=words_, subject_words=subject_words, subject_terms=subject_terms)
 
+
+def _with_subject(query: str, names: list[str]) -> str:
+    """The question with the carried names inside its sentence, so they still read as names:
+    ``"Which port does it use (Kubernetes)?"``."""
+    if not names:
+        return query
+    base = query.rstrip(" ?!.。？！")
+    return f"{base} ({', '.join(names)}){query[len(base):].strip()}"
 
 def _subject_terms(index: Index, stats: Stats, text: str, lang: str, own: set[str], answer: bool = False) -> list[str]:
     """The ``SUBJECT_TERMS`` rarest terms of ``text`` (as ``lang`` analyzes it) that the question lacks.
@@ -289,6 +298,18 @@ def _words_for(index: Index, text: str, lang: str, terms: set[str]) -> list[str]
             found.append(raw)
     return found
 
+
+
+def resolve_followup(index: Index, question: str, history: Sequence, language: str = "auto") -> Followup:
+    """``rag.followup.resolve`` for a question asked of ``index``: the one way the app, the CLI and the evaluation
+    resolve a follow-up.
+
+    ``history``: the earlier turns (``rag.prompts.Turn``, oldest first), all of them: only the last
+    ``MAX_DEPTH`` are read, whatever the prompt's token budget keeps. ``language``: ``RAG_LANGUAGE``
+    ("auto": detected as ``search`` detects it). Pass the result's ``carries`` to ``search(context=)``.
+    """
+    lang = language if language != "auto" else detect_language(normalize_text(question), default=index.main_language)
+    return resolve(question, list(history)[-MAX_DEPTH:], lang)
 
 @dataclass(frozen=True)
 class Candidate:
