@@ -36,6 +36,7 @@ import asyncio
 import dataclasses
 import functools
 import time
+from contextlib import aclosing
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -44,11 +45,10 @@ from rag.supervisor import Supervisor
 from rag.errors import BackendStatusError, BackendTimeout, ReasoningBudgetExhausted, TruncatedStream
 from rag.escalation import Policy, assess, decide, support
 from rag.extractive import extract_answer
-from rag.followup import resolve
 from rag.index import Index, Overlay
 from rag.metrics import Prices, TierMetrics, TurnMetrics
 from rag.prompts import Turn, build_prompt, is_refusal, refine_prompt
-from rag.retrieval import Hit, SearchResult, search
+from rag.retrieval import Hit, SearchResult, resolve_followup, search
 from rag.tokens import count_tokens
 
 __all__ = [
@@ -138,6 +138,7 @@ class Done:
     # the notes that an event of this turn already said (a TierEnd's error, an Escalation's skip reason):
     # a renderer that showed those events shows only the other notes
     said: list[str] = field(default_factory=list)
+    truncated: bool = False  # the answer is a stream the model did not finish (it ends with ``CUT_MARK``)
 
     @property
     def unsaid(self) -> list[str]:
@@ -153,6 +154,7 @@ class Done:
             "draft": self.draft,
             "reasoning": self.reasoning,
             "covered": self.covered,
+            "truncated": self.truncated,
             "notes": self.notes,
             "sources": [
                 {"number": n, "source": h.source, "heading": h.heading, "score": round(h.score, 4), "origin": h.origin}
@@ -167,6 +169,11 @@ Event = Retrieved | TierStart | Queued | Thinking | Token | TierEnd | Escalation
 # A question longer than this is cut (with a note): it is sent to both tiers, and a
 # pasted document as a "question" would crowd out the sources and blow the prompt.
 MAX_QUESTION_CHARS = 4000
+# The end of an answer whose stream the model did not finish, when it stands (no tier took over).
+CUT_MARK = {
+    "en": "*(cut off: the model stopped before it finished; ask again)*",
+    "tr": "*(yarıda kesildi: model yanıtı bitirmeden durdu; yeniden sorun)*",
+}
 ASK_FOR_A_QUESTION = {
     "en": "Please type a question about your documents.",
     "tr": "Lütfen belgelerinizle ilgili bir soru yazın.",
@@ -245,7 +252,8 @@ class Assistant:
 
         # CPU work runs in a worker thread, so other chats' turns and page loads are not held up meanwhile
         recent = await asyncio.to_thread(fit_history, history, cfg.history_tokens)  # tiktoken counts: once, not per prompt
-        followup = resolve(question, recent)  # a follow-up carries its subject from the turns before (rag.followup)
+        # a follow-up carries its subject from the turns before (rag.followup), read whatever the prompt's budget keeps
+        followup = resolve_followup(self.index, question, history, cfg.language)
         result = await asyncio.to_thread(
             search, self.index, question, cfg.top_k, overlay, cfg.language, cfg.min_coverage, followup.carries,
         )
@@ -266,6 +274,7 @@ class Assistant:
 
         # 1. the SLM (its embedded server restarted once if it crashed)
         slm_text, slm_failed, slm_budget = "", True, False
+        slm_truncated = False
         slm = self.slm
         supervisor = self.supervisor if slm is not None else None
         if supervisor is not None:  # it may have died between turns, or another chat may be restarting it
@@ -279,11 +288,13 @@ class Assistant:
         while slm is not None:
             end: TierEnd | None = None
             events = _tier_events(slm, "slm", slm_prompt, temperatures.get("slm"), retry, efforts.get("slm", USE_CONFIG), supervisor)
-            async for event in events:
-                end = event if isinstance(event, TierEnd) else end
-                yield event
+            async with aclosing(events):  # a stopped turn closes the stream now, giving back its place in the queue
+                async for event in events:
+                    end = event if isinstance(event, TierEnd) else end
+                    yield event
             assert end is not None
             slm_text, slm_failed, slm_budget = end.text, end.error is not None, end.budget
+            slm_truncated = end.truncated
             turn.tiers.append(end.metrics)
             thoughts["slm"] = end.reasoning
             if end.error:
@@ -299,7 +310,9 @@ class Assistant:
                 break
             retry = "the embedded model server was restarted after a crash"
         outcome = await asyncio.to_thread(  # stemming and regexes over every passage: off the event loop
-            assess, result.searched or question, slm_text, source_texts, self.index.analyzer, lang, covered, is_refusal(slm_text),
+            # the answer checks read the question as asked: a carried name no source holds must not make an
+            # answer that names it look asked for (the coverage judgement already read the resolved question)
+            assess, question, slm_text, source_texts, self.index.analyzer, lang, covered, is_refusal(slm_text),
             slm_failed, slm_budget,
         )
         forced = escalate == "always"
@@ -316,9 +329,11 @@ class Assistant:
                 yield Escalation(reasons, mode, "llm")
                 prompt = refine_prompt(full_prompt, slm_text, lang) if (mode == "refine" and slm_text.strip()) else full_prompt
                 end = None
-                async for event in _tier_events(self.llm, "llm", prompt, temperatures.get("llm"), ", ".join(reasons), efforts.get("llm", USE_CONFIG)):
-                    end = event if isinstance(event, TierEnd) else end
-                    yield event
+                events = _tier_events(self.llm, "llm", prompt, temperatures.get("llm"), ", ".join(reasons), efforts.get("llm", USE_CONFIG))
+                async with aclosing(events):
+                    async for event in events:
+                        end = event if isinstance(event, TierEnd) else end
+                        yield event
                 assert end is not None
                 llm_text = end.text
                 turn.tiers.append(end.metrics)
@@ -369,7 +384,10 @@ class Assistant:
         turn.reasons = reasons
         turn.answered_by = final_tier
         turn.total_ms = (time.perf_counter() - started) * 1000
-        yield Done(final_text, final_tier, bool(reasons), reasons, draft, hits, covered, turn, notes, thoughts, said)
+        truncated = final_tier == "slm" and slm_truncated  # a cut answer that stands (escalation "never"): marked as cut
+        if truncated:
+            final_text = f"{final_text.rstrip()} …\n\n{CUT_MARK.get(lang, CUT_MARK['en'])}"
+        yield Done(final_text, final_tier, bool(reasons), reasons, draft, hits, covered, turn, notes, thoughts, said, truncated)
 
 
 async def _tier_events(
@@ -388,13 +406,15 @@ async def _tier_events(
     generation = supervisor.generation if supervisor is not None else 0
     yield TierStart(tier, client.config.model, reason)
     finished: Finished | None = None
-    async for event in client.stream(prompt, temperature=temperature, reasoning_effort=effort):
-        if isinstance(event, Waiting):
-            yield Queued(tier, event.ahead)
-        elif isinstance(event, Delta):
-            yield Token(tier, event.text) if event.kind == "answer" else Thinking(tier, event.text)
-        else:
-            finished = event
+    stream = client.stream(prompt, temperature=temperature, reasoning_effort=effort)
+    async with aclosing(stream):  # closed at once when the turn is stopped: the request and its queue place end
+        async for event in stream:
+            if isinstance(event, Waiting):
+                yield Queued(tier, event.ahead)
+            elif isinstance(event, Delta):
+                yield Token(tier, event.text) if event.kind == "answer" else Thinking(tier, event.text)
+            else:
+                finished = event
     assert finished is not None
     error = finished.error
     message = str(error) if error else None

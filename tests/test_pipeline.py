@@ -25,7 +25,7 @@ from rag.escalation import Policy
 from rag.index import Index
 from rag.metrics import Prices, SessionStats
 from rag.charts import metrics_table
-from rag.pipeline import Assistant, AssistantConfig, Done, Escalation, Event, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
+from rag.pipeline import CUT_MARK, Assistant, AssistantConfig, Done, Escalation, Event, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
 from rag.prompts import NOT_COVERED, Turn
 from rag.queue import FairQueue
 
@@ -290,6 +290,40 @@ async def test_a_cut_slm_stream_is_a_failure_that_escalates_with_its_partial_tex
     assert done.tier == "llm" and done.answer == LLM_GROUNDED_TEXT and done.escalated
     assert done.draft == partial
     assert f"SLM: {slm_end.error}" in done.notes and f"SLM: {slm_end.error}" in done.said  # the app showed it with the TierEnd
+
+
+@pytest.mark.asyncio
+async def test_a_turn_stopped_while_queued_gives_its_place_back_at_once(scripted: ScriptedServer, small_index: Index) -> None:
+    """Stop (the task cancelled, as Chainlit's Stop does) while queued: the line moves up, the next turn answers."""
+    scripted.enqueue(SLM, Script(GROUNDED, chunk_delay=0.3), Script(GROUNDED))
+    queue = FairQueue()
+    slm = TierClient(TierConfig("slm", scripted.base_url, SLM, timeout=5.0), queue=queue)
+    a = assistant(small_index, slm, None)
+    try:
+        first = asyncio.create_task(turn(a, Q_PORT))
+        await asyncio.sleep(0.1)
+        stopped = asyncio.create_task(turn(a, Q_PORT))
+        await asyncio.sleep(0.1)
+        assert queue.waiting == 1
+        stopped.cancel()
+        await asyncio.gather(stopped, return_exceptions=True)
+        assert queue.waiting == 0  # at once, not when a garbage collector gets to it
+        _, third = await turn(a, Q_PORT)
+        _, done = await first
+    finally:
+        await slm.aclose()
+    assert done.answer == GROUNDED_TEXT and third.answer == GROUNDED_TEXT
+
+
+@pytest.mark.asyncio
+async def test_a_cut_answer_that_stands_is_marked_as_cut(scripted: ScriptedServer, make_client, small_index: Index) -> None:
+    """With escalation off, no tier takes over: the partial answer stays, but it never reads as a finished one."""
+    scripted.enqueue(SLM, Script(GROUNDED, cut_after=2))
+    _, done = await turn(assistant(small_index, make_client("slm"), make_client("llm")), Q_PORT, escalate="never")
+    assert done.tier == "slm" and done.truncated
+    assert done.answer.startswith("".join(GROUNDED[:2]).rstrip()) and done.answer.endswith(CUT_MARK["en"])
+    assert done.to_json()["truncated"] is True
+    assert requests_for(scripted, LLM) == []
 
 
 @pytest.mark.asyncio
