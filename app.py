@@ -301,12 +301,13 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
     thinking: ThinkingStep | None = None  # the open Thinking step, while a tier thinks
     waiting: cl.Message | None = None  # "waiting for the model, N ahead", while the turn is queued for it
     done: Done | None = None
+    events = assistant.ask(
+        question, overlay=overlay, history=history, escalate=values.get("escalate"),
+        mode=values.get("mode"), reasoning_effort=efforts,
+        temperature={tier: float(values[f"{tier}_temperature"]) for tier in ("slm", "llm") if values.get(f"{tier}_temperature") is not None},
+    )
     try:
-        async for event in assistant.ask(
-            question, overlay=overlay, history=history, escalate=values.get("escalate"),
-            mode=values.get("mode"), reasoning_effort=efforts,
-            temperature={tier: float(values[f"{tier}_temperature"]) for tier in ("slm", "llm") if values.get(f"{tier}_temperature") is not None},
-        ):
+        async for event in events:
             if isinstance(event, Queued) or waiting is not None:  # queued for the model: say where it stands until it starts
                 waiting = await queue_status(waiting, event, lang)
                 if isinstance(event, Queued):
@@ -338,6 +339,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
             elif isinstance(event, Done):
                 done = event
     except asyncio.CancelledError:  # Stop: keep and save what was streamed
+        await events.aclose()  # at once: the model request ends and its place in the queue goes to the next chat
         await queue_status(waiting, None, lang)
         await close_thinking(thinking)
         msg.content += "\n\n*(stopped)*"
