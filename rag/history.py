@@ -324,25 +324,36 @@ def _metadata(raw: object) -> dict:
 
 
 def votes(path: Path, since: datetime | None = None) -> list[Vote]:
-    """Every vote in the history database (oldest first); ``since``: only those given on or after it."""
+    """Every vote in the history database (oldest first); ``since``: only those given on or after it.
+
+    Chainlit's page puts the thumbs on a turn: the vote is on the ``on_message`` run step, and the answer is
+    that run's last message with answer metadata (a vote on the answer message itself is read as well).
+    """
     with closing(_connect(path)) as db:
         rows = db.execute(
             """SELECT COALESCE(f."createdAt", s."createdAt", '') AS time, COALESCE(t."userIdentifier", '') AS user,
-                      s."threadId" AS thread, s."metadata" AS metadata, s."output" AS output, f."value" AS value,
-                      COALESCE(f."comment", '') AS comment
+                      s."id" AS step, s."threadId" AS thread, s."metadata" AS metadata, s."output" AS output,
+                      f."value" AS value, COALESCE(f."comment", '') AS comment
                FROM feedbacks f JOIN steps s ON s."id" = f."forId" LEFT JOIN threads t ON t."id" = s."threadId"
                WHERE COALESCE(f."createdAt", s."createdAt", '') >= ? ORDER BY time""",
-            (_stamp(since.replace(tzinfo=since.tzinfo or timezone.utc)) if since else "",),
+            (_stamp(since if since.tzinfo else since.replace(tzinfo=timezone.utc)) if since else "",),
         ).fetchall()
-    found = []
-    for row in rows:
-        meta = _metadata(row["metadata"])
-        sources = [f"{s.get('source', '')} › {s.get('heading', '')}".strip(" ›") for s in meta.get("sources", []) if isinstance(s, dict)]
-        found.append(Vote(
-            time=row["time"], user=row["user"], thread=row["thread"], question=str(meta.get("question", "")),
-            answer=str(meta.get("answer", row["output"] or "")), tier=str(meta.get("tier", "")), sources=sources,
-            value=int(row["value"]), comment=row["comment"],
-        ))
+        found = []
+        for row in rows:
+            meta, output = _metadata(row["metadata"]), row["output"] or ""
+            if meta.get("rag") != "answer":  # a run: its answer is among its messages
+                children = db.execute(
+                    'SELECT "metadata", "output" FROM steps WHERE "parentId" = ? ORDER BY "createdAt" DESC', (row["step"],)
+                ).fetchall()
+                answer = next((c for c in children if _metadata(c["metadata"]).get("rag") == "answer"), None)
+                if answer is not None:
+                    meta, output = _metadata(answer["metadata"]), answer["output"] or ""
+            sources = [f"{s.get('source', '')} › {s.get('heading', '')}".strip(" ›") for s in meta.get("sources", []) if isinstance(s, dict)]
+            found.append(Vote(
+                time=row["time"], user=row["user"], thread=row["thread"], question=str(meta.get("question", "")),
+                answer=str(meta.get("answer", output)), tier=str(meta.get("tier", "")), sources=sources,
+                value=int(row["value"]), comment=row["comment"],
+            ))
     return found
 
 

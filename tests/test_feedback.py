@@ -24,16 +24,19 @@ from rag.pipeline import Done
 from rag.retrieval import Hit
 
 
-def _answer(thread: str, step: str, question: str, answer: str, at: str, db: sqlite3.Connection) -> None:
+def _answer(thread: str, step: str, question: str, answer: str, at: str, db: sqlite3.Connection, parent: str | None = None) -> None:
     chunk = Chunk("03-model-backends.md", "Model backends", ("Model backends", "Ollama"), "Ollama listens on port 11434.", None, 0, 9)
     done = Done(answer, "llm", True, ["uncited"], None, [Hit(1, 2.0, chunk, "docs")], True, TurnMetrics())
-    db.execute('INSERT INTO steps ("id", "name", "type", "threadId", "streaming", "createdAt", "output", "metadata") VALUES (?, ?, ?, ?, 0, ?, ?, ?)',
-               (step, "Grounded Assistant", "assistant_message", thread, at, answer + "\n\n---\n🔵 LLM", json.dumps(answer_metadata(question, done))))
+    db.execute('INSERT INTO steps ("id", "name", "type", "threadId", "parentId", "streaming", "createdAt", "output", "metadata") VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)',
+               (step, "Grounded Assistant", "assistant_message", thread, parent, at, answer + "\n\n---\n🔵 LLM", json.dumps(answer_metadata(question, done))))
 
 
 @pytest.fixture
 def history_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Two users' chats, three votes (one with a comment), one answer without a vote."""
+    """Two users' chats, three votes (one with a comment), one answer without a vote.
+
+    Bob's vote is where Chainlit's page puts it: on the turn's ``on_message`` run, whose messages are a note and the answer.
+    """
     monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
     path = tmp_path / "data" / "chat-history.db"
     open_history(path, 0)
@@ -43,12 +46,16 @@ def history_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             db.execute('INSERT INTO threads ("id", "name", "userId", "userIdentifier") VALUES (?, ?, ?, ?)', (thread, "chat", f"u-{user}", user))
         _answer("t-alice", "a1", "What port does Ollama listen on?", "Port 11434 [Source 1].", "2025-06-01T10:00:00.000000Z", db)
         _answer("t-alice", "a2", "And its\nmodel?", "phi4-mini\n[Source 1].", "2025-06-02T10:00:00.000000Z", db)
-        _answer("t-bob", "b1", "Which port?", "11434.", "2025-06-03T10:00:00.000000Z", db)
+        db.execute('INSERT INTO steps ("id", "name", "type", "threadId", "streaming", "createdAt", "output", "metadata") VALUES (?, ?, ?, ?, 0, ?, ?, ?)',
+                   ("b-run", "on_message", "run", "t-bob", "2025-06-03T09:59:59.000000Z", "", "{}"))
+        db.execute('INSERT INTO steps ("id", "name", "type", "threadId", "parentId", "streaming", "createdAt", "output", "metadata") VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)',
+                   ("b-note", "Grounded Assistant", "assistant_message", "t-bob", "b-run", "2025-06-03T10:00:01.000000Z", "⤴ a note", "{}"))
+        _answer("t-bob", "b1", "Which port?", "11434.", "2025-06-03T10:00:00.000000Z", db, parent="b-run")
         _answer("t-bob", "b2", "Unvoted?", "Yes.", "2025-06-03T11:00:00.000000Z", db)
         for vote, step, thread, value, comment, at in [
             ("v1", "a1", "t-alice", 1, None, "2025-06-01T10:01:00.000000Z"),
             ("v2", "a2", "t-alice", 0, "wrong model, it is gemma", "2025-06-02T10:05:00.000000Z"),
-            ("v3", "b1", "t-bob", 1, "", None),  # a vote stored before votes had a time: the answer's time
+            ("v3", "b-run", "t-bob", 1, "", None),  # a vote stored before votes had a time: its step's time
         ]:
             db.execute('INSERT INTO feedbacks ("id", "forId", "threadId", "value", "comment", "createdAt") VALUES (?, ?, ?, ?, ?, ?)',
                        (vote, step, thread, value, comment, at))
@@ -64,7 +71,7 @@ def test_one_line_per_vote_oldest_first(history_db: Path) -> None:
          "03-model-backends.md › Model backends › Ollama", "up", ""],
         ["2025-06-02T10:05:00.000000Z", "alice", "And its model?", "phi4-mini [Source 1].", "llm",
          "03-model-backends.md › Model backends › Ollama", "down", "wrong model, it is gemma"],
-        ["2025-06-03T10:00:00.000000Z", "bob", "Which port?", "11434.", "llm", "03-model-backends.md › Model backends › Ollama", "up", ""],
+        ["2025-06-03T09:59:59.000000Z", "bob", "Which port?", "11434.", "llm", "03-model-backends.md › Model backends › Ollama", "up", ""],
     ]
     assert result.stderr.strip() == "3 votes: 2 up, 1 down"
 
