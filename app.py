@@ -394,7 +394,7 @@ async def retrieval_step(question: str, event: Retrieved) -> None:
         c = result.confidence
         verdict = "covered" if c.covered else "probably not covered by the documents"
         # a follow-up was searched with words carried from the conversation: say which (rag.followup)
-        searched = f"searched for: {result.query}, with {', '.join(result.carried)} from earlier turns\n\n" if result.carried else ""
+        searched = f"{result.searched_note()}\n\n" if result.carried else ""
         step.output = searched + "\n".join(rows or ["no passages found"]) + f"\n\ncoverage {c.coverage:.2f}, margin {c.margin:.2f}: {verdict} · {result.elapsed_ms:.1f} ms"
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+from contextlib import aclosing
 from pathlib import Path
 
 import click
@@ -231,13 +232,11 @@ async def _answer_turn(assistant, question: str, history, escalate=None, mode=No
         thinking_since = None
 
     done = None
-    from contextlib import aclosing
-
     turn = assistant.ask(question, history=history, escalate=escalate, mode=mode)
     async with aclosing(turn):  # Ctrl-C closes the streams at once
         async for event in turn:
             if isinstance(event, Retrieved) and event.result.carried and not as_json:
-                click.echo(f"[searched for: {event.result.query}, with {', '.join(event.result.carried)} from earlier turns]", err=True)
+                click.echo(f"[{event.result.searched_note()}]", err=True)
             elif isinstance(event, Thinking):
                 if thinking_since is None:
                     thinking_since = time.perf_counter()

@@ -29,14 +29,15 @@ for a question that depends on its history, none for one that does not:
   carried lightly, its weight shared by all its terms (``Carry.spread``): it
   breaks ties between passages that match the question's own words and never
   outweighs one of them ("Where are the lockers?" stays about lockers);
-- **new** (``strength`` 0): no cue and the question names something of its own
-  that the conversation did not (a name, an identifier, a number), i.e. a topic
-  switch; it is searched alone.
+- **new** (``strength`` 0): the question names its own subject (a name or an
+  identifier, not a generic acronym or platform such as GPU or Windows) and no
+  opener or additive says it goes on (``cue`` gives the order of the rules);
+  a topic switch, searched alone.
 
 The previous turn's question carries the subject at ``QUESTION_WEIGHT``, its
-answer at ``ANSWER_WEIGHT``; when that question was itself a follow-up, its own
-history is carried on, halved at each step back (``DECAY``), at most
-``MAX_DEPTH`` turns. The weights were chosen on
+answer at ``ANSWER_WEIGHT``; when that question itself surely depended on the
+turn before it, that turn is carried too, halved at each step back (``DECAY``),
+at most ``MAX_DEPTH`` turns. The weights were chosen on
 ``../shared/eval/followups_dev.jsonl`` and topic switches made from
 ``dev_qa.jsonl`` (README, "Conversations"): round values, no dialogue tuned for.
 
@@ -87,9 +88,12 @@ _EN_DUMMY_IT = re.compile(
 )
 # "one" that stands for a thing named before: "the second one", "which one", "that one" (not "more than one model")
 _EN_ONE = re.compile(
-    r"\b(?:the|this|that|which|each|every|other|another|first|second|third|last|same|new|old|\w+er|\w+est)\s+ones?\b(?!\s+(?:of|[a-z]{3,}\b(?<!does)(?<!do)(?<!did)(?<!is)(?<!are)))",
+    r"\b((?:the|this|that|which|each|every|other|another|first|second|third|last|same|new|old|\w+er|\w+est)\s+ones?)\b"
+    r"(?:\s+(\w+))?",
     re.IGNORECASE,
 )
+# ... unless a noun follows it ("that one model") or "of" ("each one of them" refers by "them"): a verb may
+_AFTER_ONE = frozenset("is are was were do does did has have can could should would will work works run runs use uses".split())
 _EN_OPENERS = re.compile(
     r"^\s*(and|or|but|so|also|then|what about|how about|what if|what else|anything else|same for|and if|if so|else)\b", re.IGNORECASE
 )
@@ -164,11 +168,6 @@ class Followup:
     strength: float
     cue: str
     carries: tuple[Carry, ...] = field(default_factory=tuple)
-
-    @property
-    def carried(self) -> bool:
-        """Does anything come along from earlier turns (a dependent or a continuing question)?"""
-        return bool(self.carries)
 
 
 def cue(question: str, history_text: str = "", lang: str = "en") -> tuple[float, str]:
@@ -257,8 +256,10 @@ def _referring(text: str, bare: list[str], tokens: list[str], turkish: bool) -> 
         token = token.split("'")[0].split("’")[0]
         if token in _EN_REFERRING:
             return f"refers back: {token!r}"
-    if m := _EN_ONE.search(text):
-        return f"refers back: {m.group(0).lower()!r}"
+    for m in _EN_ONE.finditer(text):
+        following = (m.group(2) or "").lower()
+        if not following or (len(following) < 3 and following != "of") or following in _AFTER_ONE:
+            return f"refers back: {m.group(1).lower()!r}"
     if m := _EN_BARE_DEMONSTRATIVE.search(text):
         return f"refers back: {m.group(1).lower()!r}"
     if (m := _EN_COMPARATIVE.search(text)) and not _EN_THAN.search(text):
@@ -289,8 +290,7 @@ def resolve(question: str, history: Sequence[Turn], lang: str | None = None) -> 
         if turn.answer.strip():
             carries.append(Carry(text=turn.answer[:MAX_CARRY_CHARS], weight=ANSWER_WEIGHT * scale, role="answer", turns_back=back, spread=spread))
         # go further back only while the turn itself surely depended on the one before it
-        before = " ".join(f"{t.question} {t.answer}" for t in history[max(0, len(history) - back - MAX_DEPTH) : len(history) - back])
-        if back == len(history) or cue(turn.question, before, detect_language(turn.question, default=lang))[0] < 1.0:
+        if back == len(history) or cue(turn.question, lang=detect_language(turn.question, default=lang))[0] < 1.0:
             break
         scale *= DECAY
     return Followup(question=question, strength=strength, cue=why, carries=tuple(carries))

@@ -115,9 +115,8 @@ class SearchResult:
     confidence: Confidence
     elapsed_ms: float
     terms_by_lang: dict[str, list[str]] = field(default_factory=dict)  # the question's terms, per document language
-    # the question as resolved: plus the subject words a follow-up carried from earlier questions
-    # ("Can I pin it instead? (Foundry, Local, port)"), what coverage and the escalation checks read;
-    # equal to ``query`` when nothing was carried
+    # the question as resolved: with the names a follow-up carried from the earlier questions it depends on
+    # ("Can I pin it instead (Foundry, Local)?"), what the coverage judgement reads; ``query`` when none
     searched: str = ""
     carried: list[str] = field(default_factory=list)  # every word carried into the search, from questions and answers
     # the subject terms carried from earlier questions, per document language (what an extract must also match)
@@ -127,6 +126,11 @@ class SearchResult:
     def resolved(self) -> bool:
         """Did the search carry words from earlier turns?"""
         return bool(self.carried)
+
+    def searched_note(self) -> str:
+        """What a follow-up was searched for, in words ("" when nothing was carried): the app's Retrieval step
+        and the CLI show it."""
+        return f"searched for: {self.query}, with {', '.join(self.carried)} from earlier turns" if self.carried else ""
 
 
 def search(
@@ -143,7 +147,7 @@ def search(
     ``context``: earlier turns' texts to carry subject terms from, each at its
     weight (``rag.followup.resolve``): per text, its ``SUBJECT_TERMS`` rarest
     terms not in the question are added to the BM25 query at that weight. The
-    coverage judgement then reads the question with those words.
+    coverage judgement then reads the question with the carried names (``searched``).
     """
     started = time.perf_counter()
     query = normalize_text(query)
@@ -159,11 +163,7 @@ def search(
     # Each document is matched against the question as analyzed in the document's own language.
     analyses = [lang] if language != "auto" else sorted(shares)
     by_lang = {other: index.analyzer.query_terms(query, other) for other in analyses}
-    if len(by_lang) == 1:
-        per_segment = score_segments(stats, next(iter(by_lang.values())))
-    else:
-        weights = {LANG_CODES[other]: 1.0 if other == lang else CROSS_LANGUAGE_WEIGHT for other in by_lang}
-        per_segment = score_segments(stats, {LANG_CODES[other]: terms for other, terms in by_lang.items()}, row_langs, weights)
+    per_segment = _bm25(stats, by_lang, lang, row_langs)
     carried = _carry(index, stats, by_lang, lang, row_langs, context, [len(x) for x in per_segment]) if context else None
     if carried is not None:  # aspects and earlier answers add less to a passage with none of the question's own words
         matched_any = any(bool(np.any(own > 0)) for own in per_segment)
@@ -204,6 +204,16 @@ def search(
         query, lang, terms, hits, confidence, (time.perf_counter() - started) * 1000, by_lang, searched,
         carried.words if carried else [], carried.subject_terms if carried else {},
     )
+
+
+def _bm25(stats: Stats, by_lang: dict[str, list[str]], lang: str, row_langs: list[np.ndarray], weight: float = 1.0) -> list[np.ndarray]:
+    """BM25 scores per segment of terms given per document language: each document scored with its own
+    language's terms, another language's matches counting ``CROSS_LANGUAGE_WEIGHT``; all times ``weight``."""
+    if len(by_lang) == 1:
+        scores = score_segments(stats, next(iter(by_lang.values())))
+        return scores if weight == 1.0 else [weight * s for s in scores]
+    weights = {LANG_CODES[other]: weight * (1.0 if other == lang else CROSS_LANGUAGE_WEIGHT) for other in by_lang}
+    return score_segments(stats, {LANG_CODES[other]: terms for other, terms in by_lang.items()}, row_langs, weights)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,13 +257,7 @@ def _carry(
             group = {other: [t for t in terms if (t in names[other]) == is_name] for other, terms in subject.items()}
             if not any(group.values()):
                 continue
-            if len(by_lang) == 1:
-                extra = score_segments(stats, next(iter(group.values())))
-                scores[:] = [s + weight * factor * e for s, e in zip(scores, extra)]
-            else:
-                weights = {LANG_CODES[o]: weight * factor * (1.0 if o == lang else CROSS_LANGUAGE_WEIGHT) for o in by_lang}
-                extra = score_segments(stats, {LANG_CODES[o]: terms for o, terms in group.items()}, row_langs, weights)
-                scores[:] = [s + e for s, e in zip(scores, extra)]
+            scores[:] = [s + e for s, e in zip(scores, _bm25(stats, group, lang, row_langs, weight * factor))]
         if depends:
             for other, terms in subject.items():
                 subject_terms.setdefault(other, []).extend(t for t in terms if t not in subject_terms.get(other, []))
@@ -270,6 +274,7 @@ def _with_subject(query: str, names: list[str]) -> str:
         return query
     base = query.rstrip(" ?!.。？！")
     return f"{base} ({', '.join(names)}){query[len(base):].strip()}"
+
 
 def _subject_terms(index: Index, stats: Stats, text: str, lang: str, own: set[str], answer: bool = False) -> list[str]:
     """The ``SUBJECT_TERMS`` rarest terms of ``text`` (as ``lang`` analyzes it) that the question lacks.
@@ -297,7 +302,6 @@ def _words_for(index: Index, text: str, lang: str, terms: set[str]) -> list[str]
         if set(index.analyzer.query_terms(raw, lang)) & terms:
             found.append(raw)
     return found
-
 
 
 def resolve_followup(index: Index, question: str, history: Sequence, language: str = "auto") -> Followup:
