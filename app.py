@@ -2,7 +2,7 @@
 
 Settings are read and checked once, when Chainlit imports this file: a bad
 value stops ``chainlit run`` with the variable's name (a malformed login list
-above all: login never fails open). Process-wide, a ``rag.runtime.Runtime``
+above all: login never fails open). Process-wide, a ``rag.web.runtime.Runtime``
 builds the index of the docs folder and the model tiers in the background from
 the app's start-up (the embedded server, when it is the SLM, is started, warmed
 up, supervised, and stopped when the app shuts down); page loads never wait for
@@ -10,7 +10,7 @@ it longer than a few seconds, and a failed start is remembered with its reason
 for a minute instead of being retried on every message. Per chat session: an
 overlay for uploaded documents and the chat settings, whose controls are seeded
 from and bounded by the settings. The turns and their metrics are read from
-Chainlit's chat context (``rag.chat``): each final answer carries its turn in
+Chainlit's chat context (``rag.web.chat``): each final answer carries its turn in
 its metadata, so an edit, which drops the later messages, drops those turns,
 and a chat opened again from the history (``on_chat_resume``) has them; its
 settings and uploads come back there too.
@@ -43,21 +43,21 @@ from chainlit.auth import get_current_user
 from chainlit.server import app as chainlit_server
 from chainlit.input_widget import Select, Slider, Switch
 
-from rag import chat as rag_chat
-from rag.charts import TIER_LABELS, latency_figure, metrics_table, session_figure, session_table
-from rag.client import REASONING_EFFORTS
-from rag.demo import demo_router, mount as mount_demo
-from rag import history as rag_history
+from rag.web import chat as rag_chat
+from rag.web.charts import TIER_LABELS, latency_figure, metrics_table, session_figure, session_table
+from rag.tiers.client import REASONING_EFFORTS
+from rag.web.demo import demo_router, mount as mount_demo
+from rag.web import history as rag_history
 from rag.errors import ConfigError, RagError
-from rag.history import LOCAL_USER, plan_history
-from rag.index import Index, IndexReport, Overlay
-from rag.metrics import SessionStats
-from rag.pipeline import Assistant, Done, Escalation, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
+from rag.web.history import LOCAL_USER, plan_history
+from rag.search.index import Index, IndexReport, Overlay
+from rag.tiers.metrics import SessionStats
+from rag.answer.pipeline import Assistant, Done, Escalation, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
 from rag.settings import Settings, load_settings
-from rag.runtime import Runtime
-from rag.tiers import Tiers, assistant_config
-from rag.uploads import MB, UploadBudget, UploadRules
-from rag.wording import STARTERS, STARTING, TEXT, language_of, welcome
+from rag.web.runtime import Runtime
+from rag.tiers.discovery import Tiers, assistant_config
+from rag.search.uploads import MB, UploadBudget, UploadRules
+from rag.web.wording import STARTERS, STARTING, TEXT, language_of, welcome
 
 log = logging.getLogger("rag.app")
 
@@ -68,11 +68,11 @@ try:  # read and checked once: a bad setting stops `chainlit run` here, naming t
 except ConfigError as err:
     raise SystemExit(f"error: {err}") from None
 RUNTIME = Runtime(SETTINGS)
-# /demo: the workshop's side-by-side page (rag/demo.py), mounted ahead of Chainlit's catch-all route
+# /demo: the workshop's side-by-side page (rag/web/demo.py), mounted ahead of Chainlit's catch-all route
 # (its API wants a signed-in visitor only with password login: the local user's header login is not one to ask for)
 mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=SETTINGS.compare_prompt, user=get_current_user if SETTINGS.auth_users else None))
 WELCOME_WAIT_S = 20  # a page load waits at most this long for the start, then says "starting"
-UPLOAD_RULES = UploadRules(max_bytes=SETTINGS.index_config().max_bytes)  # per file and per chat (rag.uploads)
+UPLOAD_RULES = UploadRules(max_bytes=SETTINGS.index_config().max_bytes)  # per file and per chat (rag.search.uploads)
 # One source of truth for the upload size: Chainlit's own check (server and page) follows RAG_MAX_FILE_MB.
 if chainlit_config.features.spontaneous_file_upload is not None:
     chainlit_config.features.spontaneous_file_upload.max_size_mb = max(1, math.ceil(SETTINGS.max_file_mb))
@@ -86,7 +86,7 @@ def bound_host() -> str:
 
 
 _USERS = SETTINGS.users()
-# Chat history (rag.history.plan_history): one per login user, or the one local user's while only this machine reaches the app.
+# Chat history (rag.web.history.plan_history): one per login user, or the one local user's while only this machine reaches the app.
 HISTORY = plan_history(SETTINGS.history, SETTINGS.history_path(), bool(_USERS), bound_host())
 if HISTORY.warning:
     log.warning(HISTORY.why)
@@ -139,7 +139,7 @@ def data_layer():
     """Chat history in SQLite, when there is one (``HISTORY``)."""
     if HISTORY.path is None:
         return None
-    from rag.datalayer import SQLiteDataLayer
+    from rag.web.datalayer import SQLiteDataLayer
 
     return SQLiteDataLayer(HISTORY.path, UPLOAD_STORE)  # deleting a chat deletes its uploads too
 
@@ -393,7 +393,7 @@ async def retrieval_step(question: str, event: Retrieved) -> None:
         rows = [f"{n}. `{h.source}` › {h.heading} (score {h.score:.2f}{', uploaded' if h.origin == 'upload' else ''})" for n, h in enumerate(result.hits, 1)]
         c = result.confidence
         verdict = "covered" if c.covered else "probably not covered by the documents"
-        # a follow-up was searched with words carried from the conversation: say which (rag.followup)
+        # a follow-up was searched with words carried from the conversation: say which (rag.search.followup)
         searched = f"{result.searched_note()}\n\n" if result.carried else ""
         step.output = searched + "\n".join(rows or ["no passages found"]) + f"\n\ncoverage {c.coverage:.2f}, margin {c.margin:.2f}: {verdict} · {result.elapsed_ms:.1f} ms"
 
@@ -440,7 +440,7 @@ async def escalation_note(event: Escalation, lang: str) -> None:
 
 
 async def finish(msg: cl.Message, done: Done, lang: str, question: str) -> None:
-    """The final answer: text, badge, sources and metrics; its metadata is the turn (``rag.chat.answer_metadata``)."""
+    """The final answer: text, badge, sources and metrics; its metadata is the turn (``rag.web.chat.answer_metadata``)."""
     msg.metadata = rag_chat.answer_metadata(question, done)
     sources = [cl.Text(name=f"Source {s['number']}", content=rag_chat.source_text(s), display="side") for s in msg.metadata["sources"]]
     cited = [f"Source {n}" for n in range(1, len(done.hits) + 1)]
@@ -459,7 +459,7 @@ async def finish(msg: cl.Message, done: Done, lang: str, question: str) -> None:
     await msg.send()
 
 
-# What all chats' uploads together may hold (rag.uploads): each chat gives its share back when it ends.
+# What all chats' uploads together may hold (rag.search.uploads): each chat gives its share back when it ends.
 UPLOADS = UploadBudget(int(SETTINGS.max_uploads_mb * MB))
 
 

@@ -1,9 +1,9 @@
 """Answer quality on a QA set through the real pipeline: correct, supported and refused, per tier.
 
-usage: .venv/bin/python bench/answers.py [--qa FILE] [--docs-root DIR] [--tier auto|extractive] [--scripted-llm] [--out DIR]
+usage: .venv/bin/python -m bench.answers [--qa FILE] [--docs-root DIR] [--tier auto|extractive] [--scripted-llm] [--out DIR]
 
-It runs ``rag.evalrun.run_eval`` with ``--answers`` (the definitions of
-``rag.evaluation``: *correct* holds an answer phrase, *supported* has its words
+It runs ``rag.evaluation.run.run_eval`` with ``--answers`` (the definitions of
+``rag.evaluation.qa``: *correct* holds an answer phrase, *supported* has its words
 in the sources, *refused* says the documents don't cover it) and prints the
 Markdown summary.
 
@@ -30,17 +30,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from rag.evalrun import run_eval  # noqa: E402
-from rag.evaluation import QAItem, has_phrase, load_qa  # noqa: E402
-from rag.extractive import units  # noqa: E402
-from rag.prompts import NOT_COVERED  # noqa: E402
-from rag.report import markdown_summary, write_report  # noqa: E402
-from rag.settings import load_settings  # noqa: E402
-from rag.tiers import Tiers  # noqa: E402
-from rag.tokens import count_tokens  # noqa: E402
+from rag.evaluation.run import run_eval
+from rag.evaluation.qa import QAItem, has_phrase, load_qa
+from rag.tiers.extractive import units
+from rag.answer.prompts import NOT_COVERED
+from rag.evaluation.report import markdown_summary, write_report
+from rag.settings import load_settings
+from rag.tiers.discovery import Tiers
+from rag.documents.tokens import count_tokens
 
 SHARED = ROOT.parent / "shared"
 _QUESTION_RE = re.compile(r"\n\nQuestion: (.*?)(?:\n\n|$)", re.S)
@@ -67,7 +65,7 @@ def oracle_answer(prompt: str, qa: dict[str, QAItem]) -> str:
 
 def start_oracle(model: str, qa: list[QAItem]):
     """A scripted server whose ``model`` answers with ``oracle_answer`` (started; call ``.stop()``)."""
-    from scripted_server import Script, ScriptedServer, chunked
+    from tests.support.scripted_server import Script, ScriptedServer, chunked
 
     by_question = {" ".join(item.question.split()): item for item in qa}
 

@@ -1,8 +1,8 @@
 """Chats at once on the embedded model: every one completes, in turn, and is told where it waits.
 
-usage: .venv/bin/python bench/chats.py [--chats 4] [--json-out FILE]
+usage: .venv/bin/python -m bench.chats [--chats 4] [--json-out FILE]
 
-Opens the tiers as the app does with nothing configured (``rag.tiers.open_tiers``:
+Opens the tiers as the app does with nothing configured (``rag.tiers.discovery.open_tiers``:
 the embedded llama-cpp-python server with the packaged model, warmed up, its
 one-slot queue in front), indexes the repo's ``corpus/``, and asks CHATS
 different questions through ``Assistant.ask`` at the same moment, escalation
@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from rag.evaluation import percentile  # noqa: E402
-from rag.index import open_index  # noqa: E402
-from rag.pipeline import Assistant, Done, Queued, TierEnd  # noqa: E402
-from rag.settings import load_settings  # noqa: E402
-from rag.tiers import assistant_config, open_tiers  # noqa: E402
+from rag.evaluation.qa import percentile
+from rag.search.index import open_index
+from rag.answer.pipeline import Assistant, Done, Queued, TierEnd
+from rag.settings import load_settings
+from rag.tiers.discovery import assistant_config, open_tiers
 
 QUESTIONS = [
     "What port does Ollama listen on?",

@@ -1,8 +1,8 @@
 """The embedded model's speed with llama.cpp's extra buffer types (weight repacking) on and off.
 
-usage: .venv/bin/python bench/embedded.py [--rounds 5] [--tokens 128] [--model gemma3-270m]
+usage: .venv/bin/python -m bench.embedded [--rounds 5] [--tokens 128] [--model gemma3-270m]
 
-Starts the embedded server (``rag.embedded.EmbeddedServer``) twice, with
+Starts the embedded server (``rag.tiers.embedded.EmbeddedServer``) twice, with
 ``extra_buffers`` off (the shipped default) and on, and measures on each, in
 alternating rounds so that machine noise hits both alike: prompt processing
 (a ~400-token prompt: time to first token) and decode speed (tokens after the
@@ -18,7 +18,6 @@ import json
 import platform
 import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,9 +25,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from rag.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path  # noqa: E402
+from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
 
 PROMPT = (ROOT / "corpus" / "04-escalation.md").read_text(encoding="utf-8")[:1800] + "\n\nSummary of the text above:"
 

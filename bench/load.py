@@ -1,6 +1,6 @@
 """Load: N concurrent chat sessions x M turns through the real Chainlit app, in Chromium.
 
-usage: .venv/bin/python bench/load.py [--sessions 20] [--turns 5] [--delay 0.2]
+usage: .venv/bin/python -m bench.load [--sessions 20] [--turns 5] [--delay 0.2]
 
 Starts a scripted OpenAI-compatible backend (tests/scripted_server.py) whose
 every answer takes --delay seconds, then ``chainlit run app.py`` against it, then
@@ -26,12 +26,11 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
-from scripted_server import Script, ScriptedServer  # noqa: E402
+from tests.support.helpers import CHROMIUM, CHROMIUM_ARGS, running_app
+from tests.support.scripted_server import Script, ScriptedServer
 
-from rag.evaluation import percentile  # noqa: E402
+from rag.evaluation.qa import percentile
 
 ASSISTANT = '.step[data-step-type="assistant_message"]'
 ANSWER = "Tokens in / out"  # the metrics table closes every answer

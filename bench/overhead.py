@@ -1,6 +1,6 @@
 """The pipeline's overhead over calling the embedded server directly, side by side.
 
-usage: .venv/bin/python bench/overhead.py [--rounds 10] [--question "..."]
+usage: .venv/bin/python -m bench.overhead [--rounds 10] [--question "..."]
 
 Starts the embedded llama.cpp server (the packaged model), builds the prompt the
 pipeline sends for QUESTION over corpus/, then alternates, ROUNDS times each:
@@ -20,23 +20,21 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from rag.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path  # noqa: E402
-from rag.client import TierClient, TierConfig  # noqa: E402
-from rag.escalation import Policy  # noqa: E402
-from rag.index import open_index  # noqa: E402
-from rag.pipeline import Assistant, AssistantConfig, Token  # noqa: E402
-from rag.prompts import build_prompt  # noqa: E402
-from rag.retrieval import search  # noqa: E402
-from rag.settings import load_settings  # noqa: E402
+from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
+from rag.tiers.client import TierClient, TierConfig
+from rag.answer.escalation import Policy
+from rag.search.index import open_index
+from rag.answer.pipeline import Assistant, AssistantConfig, Token
+from rag.answer.prompts import build_prompt
+from rag.search.retrieval import search
+from rag.settings import load_settings
 
 
 async def direct(http: httpx.AsyncClient, base_url: str, model: str, profile: str, prompt, max_tokens: int) -> tuple[float, float, int]:

@@ -1,12 +1,12 @@
 """Calibrate the escalation policy on simulated SLM drafts of known quality.
 
-usage: .venv/bin/python bench/policy.py [--qa FILE] [--docs-root DIR] [--json] [--show KIND] [--short-chars N] [--sweep]
+usage: .venv/bin/python -m bench.policy [--qa FILE] [--docs-root DIR] [--json] [--show KIND] [--short-chars N] [--sweep]
 
 For every answerable question of ../shared/eval/dev_qa.jsonl, the real retrieval
 runs (the shipped settings), and drafts are built from what the SLM would have
 read (its ``RAG_SLM_SOURCES`` best passages). The *gold unit* is the sentence,
 list item, table row or code block of those passages that holds an answer
-phrase (``rag.extractive.units``); a question whose passages hold none is a
+phrase (``rag.tiers.extractive.units``); a question whose passages hold none is a
 retrieval miss, not a policy question, and is left out (counted).
 
 Kinds (each built by a rule, never by hand for a question):
@@ -49,27 +49,25 @@ import argparse
 import dataclasses
 import json
 import re
-import sys
 import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from rag.analysis import fold, fold_accents  # noqa: E402
-from rag.escalation import REASONS, Outcome, Policy, assess, decide, wants_explanation  # noqa: E402
-from rag.evalrun import docs_for  # noqa: E402
-from rag.evaluation import QAItem, has_phrase, load_qa  # noqa: E402
-from rag.extractive import Unit, units  # noqa: E402
-from rag.index import Index, open_index  # noqa: E402
-from rag.metrics import Prices  # noqa: E402
-from rag.prompts import NOT_COVERED, build_prompt, is_refusal, refine_prompt  # noqa: E402
-from rag.retrieval import Hit, search  # noqa: E402
-from rag.settings import Settings, load_settings  # noqa: E402
-from rag.tiers import assistant_config  # noqa: E402
-from rag.tokens import count_tokens  # noqa: E402
+from rag.search.analysis import fold, fold_accents
+from rag.answer.escalation import REASONS, Outcome, Policy, assess, decide, wants_explanation
+from rag.evaluation.run import docs_for
+from rag.evaluation.qa import QAItem, has_phrase, load_qa
+from rag.tiers.extractive import Unit, units
+from rag.search.index import Index, open_index
+from rag.tiers.metrics import Prices
+from rag.answer.prompts import NOT_COVERED, build_prompt, is_refusal, refine_prompt
+from rag.search.retrieval import Hit, search
+from rag.settings import Settings, load_settings
+from rag.tiers.discovery import assistant_config
+from rag.documents.tokens import count_tokens
 
 SHARED = ROOT.parent / "shared"
 GOOD_KINDS = ("good",)

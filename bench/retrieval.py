@@ -1,6 +1,6 @@
 """Retrieval benchmark: our inverted BM25 index against bm25s and rank-bm25, side by side.
 
-usage: .venv/bin/python bench/retrieval.py [--sizes 1000,10000,100000] [--queries 200] [--json-out FILE]
+usage: .venv/bin/python -m bench.retrieval [--sizes 1000,10000,100000] [--queries 200] [--json-out FILE]
 
 Real text: the ~5,100 Markdown files of ../shared/corpora/edgeai-all-languages.tar.xz
 (56 languages), extracted to a temporary folder, loaded and chunked like any docs
@@ -36,15 +36,14 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from rag.analysis import Analyzer, detect_language  # noqa: E402
-from rag.bm25 import Segment, Stats, score_segments, top_k  # noqa: E402
-from rag.chunking import ChunkConfig, chunk_document  # noqa: E402
-from rag.index import Index, IndexConfig, analyze_chunk_terms  # noqa: E402
-from rag.loading import Document, Page, load_folder  # noqa: E402
-from rag.retrieval import search  # noqa: E402
-from rag.tokens import count_tokens  # noqa: E402
+from rag.search.analysis import Analyzer, detect_language
+from rag.search.bm25 import Segment, Stats, score_segments, top_k
+from rag.documents.chunking import ChunkConfig, chunk_document
+from rag.search.index import Index, IndexConfig, analyze_chunk_terms
+from rag.documents.loading import Document, Page, load_folder
+from rag.search.retrieval import search
+from rag.documents.tokens import count_tokens
 
 TARBALL = ROOT.parent / "shared" / "corpora" / "edgeai-all-languages.tar.xz"
 

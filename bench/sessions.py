@@ -1,6 +1,6 @@
 """The app's own latency under load: N chat sessions at once, over Chainlit's socket, no browser.
 
-usage: .venv/bin/python bench/sessions.py [--sessions 20] [--turns 5] [--app-root DIR] [--json-out FILE]
+usage: .venv/bin/python -m bench.sessions [--sessions 20] [--turns 5] [--app-root DIR] [--json-out FILE]
 
 Starts a scripted OpenAI-compatible backend (tests/scripted_server.py) that
 answers instantly, then ``chainlit run app.py`` against it (both tiers, the
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import tempfile
 import time
 import uuid
@@ -36,12 +35,11 @@ import httpx
 import socketio
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers import running_app  # noqa: E402
-from scripted_server import Script, ScriptedServer  # noqa: E402
+from tests.support.helpers import running_app
+from tests.support.scripted_server import Script, ScriptedServer
 
-from rag.evaluation import percentile  # noqa: E402
+from rag.evaluation.qa import percentile
 
 QUESTIONS = [
     "What port does Ollama listen on?",

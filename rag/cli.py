@@ -20,8 +20,8 @@ from pathlib import Path
 import click
 
 from rag.errors import RagError
-from rag.index import Index, IndexReport, open_index
-from rag.retrieval import SearchResult, search
+from rag.search.index import Index, IndexReport, open_index
+from rag.search.retrieval import SearchResult, search
 from rag.settings import Settings, load_settings
 
 __all__ = ["cli", "main"]
@@ -95,7 +95,7 @@ def search_command(query: str | None, docs: Path | None, k: int | None, queries,
     --json), so every input line still has its output line; the exit code is 1
     when any line was bad.
     """
-    from rag.retrieval import resolve_followup
+    from rag.search.retrieval import resolve_followup
 
     if (query is None) == (queries is None):
         raise click.UsageError('Give a QUERY or --queries FILE (one of the two), e.g. rag search "how do I start?"')
@@ -134,7 +134,7 @@ def parse_query_line(line: str) -> tuple[str, list]:
     Raises ``ValueError`` saying what is wrong (not JSON, no "question", a
     history entry without a question).
     """
-    from rag.prompts import Turn
+    from rag.answer.prompts import Turn
 
     if not re.match(r'\s*\{\s*"', line):  # plain text, also one that starts with "{" ("{model} placeholders?")
         return line, []
@@ -188,8 +188,8 @@ def _run(coro):
 @click.option("--quiet", "-q", is_flag=True, help="Don't print a reasoning model's thinking (it goes to stderr otherwise).")
 def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None, as_json: bool, quiet: bool) -> None:
     """Answer QUESTION from the documents, streaming it to stdout (a model's thinking to stderr)."""
-    from rag.pipeline import Assistant
-    from rag.tiers import assistant_config, open_tiers
+    from rag.answer.pipeline import Assistant
+    from rag.tiers.discovery import assistant_config, open_tiers
 
     settings = _settings(docs)
     index, _ = _open(settings)
@@ -219,7 +219,7 @@ async def _answer_turn(assistant, question: str, history, escalate=None, mode=No
     """
     import time
 
-    from rag.pipeline import Done, Escalation, Retrieved, Thinking, TierEnd, TierStart, Token
+    from rag.answer.pipeline import Done, Escalation, Retrieved, Thinking, TierEnd, TierStart, Token
 
     show_thinking = not (quiet or as_json)
     failed = False
@@ -291,9 +291,9 @@ def chat(docs: Path | None, escalate: str | None, quiet: bool) -> None:
     """
     import asyncio
 
-    from rag.pipeline import Assistant
-    from rag.prompts import Turn
-    from rag.tiers import assistant_config, open_tiers
+    from rag.answer.pipeline import Assistant
+    from rag.answer.prompts import Turn
+    from rag.tiers.discovery import assistant_config, open_tiers
 
     settings = _settings(docs)
     index, report = _open(settings)
@@ -374,9 +374,9 @@ def _require_slm(tiers) -> None:
 @click.option("--prompt", envvar="COMPARE_PROMPT", default="Explain in two sentences what an edge AI model is.", show_default=True, help="Prompt sent to both tiers (env COMPARE_PROMPT).")
 def compare(prompt: str) -> None:
     """The workshop's model comparison: the same prompt on the SLM and LLM tiers; JSON."""
-    from rag.client import Finished
-    from rag.prompts import Prompt
-    from rag.tiers import open_tiers
+    from rag.tiers.client import Finished
+    from rag.answer.prompts import Prompt
+    from rag.tiers.discovery import open_tiers
 
     settings = _settings(None)
 
@@ -418,10 +418,10 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
     """The workshop's benchmark: a warm-up, then ROUNDS per model; p50/p95 latency, TTFT, first answer token, answer tok/s."""
     import statistics
 
-    from rag.client import Finished, TierClient
-    from rag.evaluation import percentile
-    from rag.prompts import Prompt
-    from rag.tiers import open_tiers
+    from rag.tiers.client import Finished, TierClient
+    from rag.evaluation.qa import percentile
+    from rag.answer.prompts import Prompt
+    from rag.tiers.discovery import open_tiers
 
     settings = _settings(None)
 
@@ -491,9 +491,9 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
 )
 def eval_command(qa_path: Path | None, docs: Path | None, answers: bool, judge: bool, calibrate: bool, out: Path, dialogues_path: Path | None) -> None:
     """Evaluate retrieval (and answers) on a question set; write report.json and report.html."""
-    from rag.evalrun import run_eval
-    from rag.evaluation import load_qa
-    from rag.report import markdown_summary, write_report
+    from rag.evaluation.run import run_eval
+    from rag.evaluation.qa import load_qa
+    from rag.evaluation.report import markdown_summary, write_report
 
     settings = _settings(docs)
     qa_path = qa_path or Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "dev_qa.jsonl"
@@ -513,9 +513,9 @@ def eval_command(qa_path: Path | None, docs: Path | None, answers: bool, judge: 
 
 def _eval_dialogues(settings: Settings, path: Path, qa: list, out: Path) -> None:
     """``rag eval --dialogues``: follow-ups bare / with history / standalone, and topic switches, per language."""
-    from rag.dialogues import MODES, load_dialogues, score_dialogues, topic_switches
-    from rag.evalrun import docs_for
-    from rag.retrieval import resolve_followup
+    from rag.evaluation.dialogues import MODES, load_dialogues, score_dialogues, topic_switches
+    from rag.evaluation.run import docs_for
+    from rag.search.retrieval import resolve_followup
 
     dialogues = load_dialogues(path)
     indexes: dict[Path, Index] = {}
@@ -557,7 +557,7 @@ def feedback_command(as_json: bool, since) -> None:
     """
     import sqlite3
 
-    from rag.history import votes
+    from rag.web.history import votes
 
     path = _settings(None).history_path()
     if path is None:
@@ -584,7 +584,7 @@ def serve_local(port: int | None) -> None:
     """Run the embedded llama.cpp server with the packaged model until Ctrl-C."""
     import time
 
-    from rag.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
+    from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
 
     settings = _settings(None)
     model = EMBEDDED_MODELS[settings.embedded_model]

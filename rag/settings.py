@@ -20,11 +20,11 @@ from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from rag.bm25 import BM25Params
-from rag.chunking import ChunkConfig
+from rag.search.bm25 import BM25Params
+from rag.documents.chunking import ChunkConfig
 from rag.errors import ConfigError
-from rag.index import IndexConfig
-from rag.retrieval import DEFAULT_MIN_COVERAGE
+from rag.search.index import IndexConfig
+from rag.search.retrieval import DEFAULT_MIN_COVERAGE
 
 __all__ = ["Settings", "default_cache_dir", "default_data_dir", "load_settings"]
 
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     max_uploads_mb: float = Field(
         256.0, gt=0, le=1048576,
         description="what all chats' uploads together may hold in the app's memory, in MB of their passages' and terms' "
-        "text (rag.uploads; about 2.5x that in process memory); an upload that does not fit is refused",
+        "text (rag.search.uploads; about 2.5x that in process memory); an upload that does not fit is refused",
     )
     min_coverage: float = Field(
         DEFAULT_MIN_COVERAGE, ge=0, le=1,
@@ -194,7 +194,7 @@ class Settings(BaseSettings):
         return {} if self.auth_users is None else _parse_users(self.auth_users.get_secret_value())
 
     def history_path(self) -> Path | None:
-        """Where chat history is stored, or None when RAG_HISTORY_DB is off (``rag.history.plan_history`` decides the rest)."""
+        """Where chat history is stored, or None when RAG_HISTORY_DB is off (``rag.web.history.plan_history`` decides the rest)."""
         if self.history_db is None:
             return self.data_dir / "chat-history.db"
         return None if str(self.history_db) == "off" else self.history_db

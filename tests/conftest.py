@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from scripted_server import Script, ScriptedServer
+from tests.support.scripted_server import Script, ScriptedServer
 
-from rag.index import Index, open_index
+from rag.search.index import Index, open_index
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPORA = SHARED / "corpora"

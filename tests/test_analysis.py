@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.analysis import Analyzer, detect_language, fold, fold_accents, identifiers, words
+from rag.search.analysis import Analyzer, detect_language, fold, fold_accents, identifiers, words
 
 
 @pytest.fixture

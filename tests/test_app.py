@@ -32,8 +32,8 @@ from unittest.mock import AsyncMock, Mock
 
 import pytest
 import pytest_asyncio
-from scripted_server import Script, ScriptedServer, reasoning_script
-from helpers import FACT, GROUNDED_OLLAMA, LLM_OLLAMA
+from tests.support.scripted_server import Script, ScriptedServer, reasoning_script
+from tests.support.helpers import FACT, GROUNDED_OLLAMA, LLM_OLLAMA
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ async def runtime_env(app, scripted: ScriptedServer, monkeypatch: pytest.MonkeyP
 
 def reconfigure(app, monkeypatch: pytest.MonkeyPatch) -> None:
     """What a restart of the app does: read the settings once more, and a fresh runtime."""
-    from rag.runtime import Runtime
+    from rag.web.runtime import Runtime
     from rag.settings import load_settings
 
     settings = load_settings()
@@ -383,7 +383,7 @@ async def test_uploads_are_added_and_searched_in_their_chat_only(app, runtime_en
 
 async def upload_cost_in_app(app, data: bytes) -> int:
     """What ``data`` costs in the app's upload budget (measured on an overlay of the app's index)."""
-    from rag.uploads import UploadBudget
+    from rag.search.uploads import UploadBudget
 
     parts = await app.RUNTIME.ready()
     budget, overlay = UploadBudget(10**9), parts.index.new_overlay()
@@ -395,7 +395,7 @@ async def upload_cost_in_app(app, data: bytes) -> int:
 async def test_all_chats_share_one_upload_budget_and_an_ended_chat_gives_its_share_back(
     app, runtime_env: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rag.uploads import UploadBudget
+    from rag.search.uploads import UploadBudget
 
     first, second = tmp_path / "first-notes.md", tmp_path / "second-notes.md"
     first.write_text(f"# First notes\n\n{FACT} " + "It was chosen in March. " * 30 + "\n", encoding="utf-8")
@@ -828,10 +828,10 @@ async def test_a_reconnect_keeps_the_uploads_a_new_chat_or_an_expired_one_frees_
     from chainlit.config import config
     from chainlit.socket import clean_session, connection_successful, disconnect, restore_existing_session
 
-    import rag.chat
+    import rag.web.chat
 
     monkeypatch.setattr(config.project, "session_timeout", 1)  # seconds Chainlit keeps a disconnected session
-    monkeypatch.setattr(rag.chat, "EXPIRY_MARGIN_S", 0.2)
+    monkeypatch.setattr(rag.web.chat, "EXPIRY_MARGIN_S", 0.2)
     notes = tmp_path / "secret-notes.md"
     notes.write_text(f"# Secret notes\n\n{FACT}\n", encoding="utf-8")
     async with socket_session("reconnect") as session:
@@ -896,12 +896,12 @@ async def test_an_edited_message_does_not_add_its_files_again(app, runtime_env: 
 @pytest.mark.asyncio
 async def test_a_chat_queued_for_the_model_is_told_its_place_until_the_model_starts(app, runtime_env: ScriptedServer) -> None:
     """Two chats at once on an SLM with a one-slot queue (the embedded server's): the second shows where it waits."""
-    from rag.queue import FairQueue
+    from rag.tiers.queue import FairQueue
 
     await start_chat(app, session_id="queue-a")
     await start_chat(app, session_id="queue-b")
     parts = await app.RUNTIME.ready()
-    parts.tiers.slm.queue = FairQueue()  # what rag.tiers gives the embedded server's client
+    parts.tiers.slm.queue = FairQueue()  # what rag.tiers.discovery gives the embedded server's client
     runtime_env.enqueue(SLM, Script(GROUNDED_OLLAMA, chunk_delay=0.2), Script(GROUNDED_OLLAMA))
 
     async def second():
@@ -927,12 +927,12 @@ async def test_a_chat_queued_for_the_model_is_told_its_place_until_the_model_sta
 
 @pytest_asyncio.fixture
 async def history_on(app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The app with a history in ``tmp_path``: Chainlit's data layer is ``rag.datalayer.SQLiteDataLayer`` on a real file."""
+    """The app with a history in ``tmp_path``: Chainlit's data layer is ``rag.web.datalayer.SQLiteDataLayer`` on a real file."""
     import chainlit.data
     from chainlit.config import config
 
-    from rag.datalayer import SQLiteDataLayer
-    from rag.history import UploadStore, open_history
+    from rag.web.datalayer import SQLiteDataLayer
+    from rag.web.history import UploadStore, open_history
 
     path = tmp_path / "chat-history.db"
     open_history(path, 0)
@@ -941,7 +941,7 @@ async def history_on(app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(chainlit.data, "_data_layer", layer)
     monkeypatch.setattr(app, "UPLOAD_STORE", store)
     monkeypatch.setattr(config.project, "session_timeout", 1)  # Chainlit drops a disconnected session after 1 s
-    monkeypatch.setattr(importlib.import_module("rag.chat"), "EXPIRY_MARGIN_S", 0.1)
+    monkeypatch.setattr(importlib.import_module("rag.web.chat"), "EXPIRY_MARGIN_S", 0.1)
     yield layer
     await settled()
     await layer.close()

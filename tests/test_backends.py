@@ -14,13 +14,13 @@ import stat
 from pathlib import Path
 
 import pytest
-from scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
-from rag.backends import discover_foundry, parse_foundry_status
-from rag.embedded import EmbeddedServer, free_port
+from rag.tiers.backends import discover_foundry, parse_foundry_status
+from rag.tiers.embedded import EmbeddedServer, free_port
 from rag.errors import BackendUnavailable, ConfigError
 from rag.settings import load_settings
-from rag.tiers import assistant_config, open_tiers
+from rag.tiers.discovery import assistant_config, open_tiers
 
 STATUS_LINE = "🟢 Model management service is running on http://127.0.0.1:51211/openai/status"
 

@@ -25,17 +25,17 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from conftest import SMALL_DOCS
-from scripted_server import Script, ScriptedServer
-from test_loading import blank_pdf
+from tests.conftest import SMALL_DOCS
+from tests.support.scripted_server import Script, ScriptedServer
+from tests.test_loading import blank_pdf
 
-from rag.client import TierClient, TierConfig
+from rag.tiers.client import TierClient, TierConfig
 from rag.errors import LoadError
-from rag.escalation import Policy
-from rag.index import Index, IndexConfig, open_index
-from rag.loading import MAX_NAME_CHARS, load_folder
-from rag.pipeline import ASK_FOR_A_QUESTION, MAX_QUESTION_CHARS, Assistant, AssistantConfig, Done, Event
-from rag.retrieval import search
+from rag.answer.escalation import Policy
+from rag.search.index import Index, IndexConfig, open_index
+from rag.documents.loading import MAX_NAME_CHARS, load_folder
+from rag.answer.pipeline import ASK_FOR_A_QUESTION, MAX_QUESTION_CHARS, Assistant, AssistantConfig, Done, Event
+from rag.search.retrieval import search
 
 REPO = Path(__file__).resolve().parents[1]
 SLM = "phi-4-mini-instruct-generic-cpu"

@@ -14,7 +14,7 @@ import bm25s
 import numpy as np
 import pytest
 
-from rag.bm25 import BM25Params, Segment, Stats, lucene_idf, score_segments
+from rag.search.bm25 import BM25Params, Segment, Stats, lucene_idf, score_segments
 
 REL_TOL = 1e-9
 

@@ -25,15 +25,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_DOCS
-from documents import PdfPage, build_docx, build_pdf, build_pptx, build_xlsx, p, tbl, text_widget
+from tests.conftest import SMALL_DOCS
+from tests.support.documents import PdfPage, build_docx, build_pdf, build_pptx, build_xlsx, p, tbl, text_widget
 from lxml import etree
-from test_bad_inputs import HOSTILE_HTML
+from tests.test_bad_inputs import HOSTILE_HTML
 
-from rag import loading
+from rag.documents import loading
 from rag.errors import LoadError
-from rag.index import Index, open_index
-from rag.loading import load_folder
+from rag.search.index import Index, open_index
+from rag.documents.loading import load_folder
 
 
 def _raising(exc: BaseException) -> Callable[[str], Callable[..., object]]:

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import cache as cache_module
-from rag.bm25 import Segment
-from rag.cache import CachedIndex, FileRecord, cache_folder
-from rag.chunking import Chunk
-from rag.index import IndexConfig, open_index
-from rag.retrieval import search
+from rag.search import cache as cache_module
+from rag.search.bm25 import Segment
+from rag.search.cache import CachedIndex, FileRecord, cache_folder
+from rag.documents.chunking import Chunk
+from rag.search.index import IndexConfig, open_index
+from rag.search.retrieval import search
 
 NEW_NAME = "index.npz"
 OLD_NAME = "index.pkl"
@@ -291,9 +291,9 @@ def _half_written(file, *args, **kwargs):
 @pytest.mark.parametrize(
     ("target", "replacement"),
     [
-        pytest.param("rag.cache.np.savez", _half_written, id="disk-full-mid-write"),
-        pytest.param("rag.cache.os.replace", _no_space, id="rename-fails"),
-        pytest.param("rag.cache.tempfile.mkstemp", _read_only, id="read-only-folder"),
+        pytest.param("rag.search.cache.np.savez", _half_written, id="disk-full-mid-write"),
+        pytest.param("rag.search.cache.os.replace", _no_space, id="rename-fails"),
+        pytest.param("rag.search.cache.tempfile.mkstemp", _read_only, id="read-only-folder"),
     ],
 )
 def test_a_failed_write_leaves_no_temporary_file_and_keeps_the_old_cache(
@@ -321,7 +321,7 @@ def test_a_bug_while_writing_raises_and_still_leaves_no_temporary_file(tmp_path:
         file.write(b"PK")
         raise TypeError("a bug of ours")
 
-    monkeypatch.setattr("rag.cache.np.savez", broken)
+    monkeypatch.setattr("rag.search.cache.np.savez", broken)
     folder = tmp_path / "cache"
     with pytest.raises(TypeError, match="a bug of ours"):
         cache_module.write_cache(folder, CachedIndex("fp", {}, Segment.from_terms([])))

@@ -1,4 +1,4 @@
-"""The chat layer's pure half (``rag.chat``): turns and measurements read from a chat's messages.
+"""The chat layer's pure half (``rag.web.chat``): turns and measurements read from a chat's messages.
 
 The messages are what Chainlit keeps for a chat: ``cl.Message`` objects in a live
 chat (metadata a dict), step dicts from the database in a resumed one (metadata
@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag.chat import ANSWER, answer_metadata, metadata_of, source_text, turn_metrics, turns
-from rag.chunking import Chunk
-from rag.metrics import Prices, TierMetrics, TurnMetrics
-from rag.pipeline import Done
-from rag.prompts import Turn
-from rag.retrieval import Hit
+from rag.web.chat import ANSWER, answer_metadata, metadata_of, source_text, turn_metrics, turns
+from rag.documents.chunking import Chunk
+from rag.tiers.metrics import Prices, TierMetrics, TurnMetrics
+from rag.answer.pipeline import Done
+from rag.answer.prompts import Turn
+from rag.search.retrieval import Hit
 
 
 def done(answer: str, hits: list[Hit] = (), metrics: TurnMetrics | None = None) -> Done:

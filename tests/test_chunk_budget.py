@@ -1,6 +1,6 @@
 """Every chunk stays within the token budget, whatever the text, and no text is lost.
 
-Counted with the real tokenizer (tiktoken, ``rag.tokens``): the budget is about
+Counted with the real tokenizer (tiktoken, ``rag.documents.tokens``): the budget is about
 tokens, and text without spaces (base64, Chinese) is where a word-based split
 fails. The property test generates many documents from a seed and checks, for
 every chunk: its count, and the real count of its text, are within the budget;
@@ -16,10 +16,10 @@ import re
 
 import pytest
 
-from rag.chunking import Chunk, ChunkConfig, chunk_document
-from rag.formats.canonical import match_heading
-from rag.loading import Document, Page, load_bytes
-from rag.tokens import count_tokens
+from rag.documents.chunking import Chunk, ChunkConfig, chunk_document
+from rag.documents.formats.canonical import match_heading
+from rag.documents.loading import Document, Page, load_bytes
+from rag.documents.tokens import count_tokens
 
 CHINESE = "本系统的日志文件每天凌晨自动压缩并上传到归档服务器，管理员可以在控制台查看上传状态和失败原因。"
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from rag.chunking import TRAIL_SEPARATOR, Chunk, ChunkConfig, chunk_document, split_sections
-from rag.loading import Document, Page
+from rag.documents.chunking import TRAIL_SEPARATOR, Chunk, ChunkConfig, chunk_document, split_sections
+from rag.documents.loading import Document, Page
 
 
 def count_words(texts: Sequence[str]) -> list[int]:

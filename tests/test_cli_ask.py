@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from scripted_server import SHAPES, Script, ScriptedServer, reasoning_script
-from helpers import clean_env, rag
+from tests.support.scripted_server import SHAPES, Script, ScriptedServer, reasoning_script
+from tests.support.helpers import clean_env, rag
 
-from rag.embedded import free_port
+from rag.tiers.embedded import free_port
 from rag.cli import cli
 
 SLM = "phi-4-mini-instruct-generic-cpu"

@@ -29,18 +29,18 @@ import time
 
 import httpx
 import pytest
-from helpers import free_port
-from scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
+from tests.support.helpers import free_port
+from tests.support.scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
-from rag.client import USE_CONFIG, Delta, Finished, TierClient, TierConfig, Waiting
-from rag.models import model_key, resolve_model
+from rag.tiers.client import USE_CONFIG, Delta, Finished, TierClient, TierConfig, Waiting
+from rag.tiers.models import model_key, resolve_model
 from rag.errors import (
     BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed, ReasoningBudgetExhausted, TruncatedStream,
 )
-from rag.queue import FairQueue
-from rag.metrics import Prices, TierMetrics
-from rag.prompts import Prompt
-from rag.tokens import count_tokens
+from rag.tiers.queue import FairQueue
+from rag.tiers.metrics import Prices, TierMetrics
+from rag.answer.prompts import Prompt
+from rag.documents.tokens import count_tokens
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 PROMPT = Prompt(
@@ -436,7 +436,7 @@ async def test_a_bug_in_the_parser_raises_out_of_stream_instead_of_becoming_a_ba
     scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scripted.enqueue(SLM, Script(["Port ", "5273."]))
-    monkeypatch.setattr("rag.client.ReasoningParser.feed", _broken_feed)
+    monkeypatch.setattr("rag.tiers.client.ReasoningParser.feed", _broken_feed)
     client = TierClient(config(scripted.base_url))
     seen: list[Delta | Finished] = []
     try:
@@ -451,7 +451,7 @@ async def test_a_bug_in_the_parser_raises_out_of_stream_instead_of_becoming_a_ba
 @pytest.mark.asyncio
 async def test_a_bug_while_reading_a_whole_answer_raises_out_of_complete(scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     scripted.enqueue(SLM, Script(["Port 5273."]))
-    monkeypatch.setattr("rag.client.split_message", _broken_split)
+    monkeypatch.setattr("rag.tiers.client.split_message", _broken_split)
     client = TierClient(config(scripted.base_url))
     try:
         with pytest.raises(TypeError, match="a bug in split_message"):

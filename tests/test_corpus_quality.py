@@ -15,8 +15,8 @@ from statistics import mean
 
 import pytest
 
-from rag.index import Index, open_index
-from rag.retrieval import search
+from rag.search.index import Index, open_index
+from rag.search.retrieval import search
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpora" / "edgeai-workshop"

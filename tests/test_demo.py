@@ -1,9 +1,9 @@
-"""The demo page's server side (``rag.demo``): the pure wire events, and ``/demo``'s endpoints over real HTTP.
+"""The demo page's server side (``rag.web.demo``): the pure wire events, and ``/demo``'s endpoints over real HTTP.
 
 The pure part (``wire_event``, ``metrics_data``, ``encode``, ``demo_prompt``) is
 tested on hand-made ``TierClient`` events. The endpoints run in a FastAPI app
 that, like Chainlit's, ends with a catch-all ``GET /{full_path:path}``; the demo's
-router is put ahead of it with ``rag.demo.mount``. The app is served by uvicorn on
+router is put ahead of it with ``rag.web.demo.mount``. The app is served by uvicorn on
 127.0.0.1 inside the test's event loop and read with httpx over TCP, so the event
 stream is read as the browser reads it, frame by frame. The tiers are real
 ``TierClient``s on the scripted OpenAI-compatible server; the docs index is
@@ -27,20 +27,20 @@ import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
-from helpers import free_port
-from scripted_server import Script, ScriptedServer, reasoning_script
+from tests.support.helpers import free_port
+from tests.support.scripted_server import Script, ScriptedServer, reasoning_script
 
-from rag.client import Delta, Finished, TierClient, TierConfig, Waiting
-from rag.demo import COMPARE_PROMPT, KEEPALIVE, ROUTE_PREFIX, WireEvent, demo_prompt, demo_router, encode, metrics_data, mount, plotly_js, wire_event
+from rag.tiers.client import Delta, Finished, TierClient, TierConfig, Waiting
+from rag.web.demo import COMPARE_PROMPT, KEEPALIVE, ROUTE_PREFIX, WireEvent, demo_prompt, demo_router, encode, metrics_data, mount, plotly_js, wire_event
 from rag.errors import BackendUnavailable, ConfigError, TruncatedStream
-from rag.index import Index, IndexReport
-from rag.metrics import TierMetrics
-from rag.prompts import build_prompt
-from rag.queue import FairQueue
-from rag.retrieval import search
-from rag.runtime import Parts
+from rag.search.index import Index, IndexReport
+from rag.tiers.metrics import TierMetrics
+from rag.answer.prompts import build_prompt
+from rag.tiers.queue import FairQueue
+from rag.search.retrieval import search
+from rag.web.runtime import Parts
 from rag.settings import load_settings
-from rag.tiers import Tiers, TierStatus
+from rag.tiers.discovery import Tiers, TierStatus
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"
@@ -561,13 +561,13 @@ async def test_the_runtime_object_of_app_py_is_understood(scripted: ScriptedServ
 
 
 def test_the_page_files_are_package_data() -> None:
-    """The page ships inside the package (pyproject's package-data), next to rag/demo.py."""
+    """The page ships inside the package (pyproject's package-data), next to rag/web/demo.py."""
     import tomllib
 
     root = Path(__file__).resolve().parents[1]
-    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]["rag"]
+    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]["rag.web"]
     for name in ("index.html", "demo.js", "demo.css"):
-        assert (root / "rag" / "demo_page" / name).is_file()
+        assert (root / "rag" / "web" / "demo_page" / name).is_file()
         assert any(Path("demo_page", name).match(pattern) for pattern in data), (name, data)
 
 

@@ -9,12 +9,12 @@ derived heading styles, numbered lists, hidden text and fields.
 
 from __future__ import annotations
 
-from documents import DEFAULT_STYLES, build_docx, p, run, tbl
+from tests.support.documents import DEFAULT_STYLES, build_docx, p, run, tbl
 
-from rag.chunking import ChunkConfig, chunk_document
-from rag.formats.canonical import match_heading
-from rag.loading import load_bytes
-from rag.tokens import count_tokens
+from rag.documents.chunking import ChunkConfig, chunk_document
+from rag.documents.formats.canonical import match_heading
+from rag.documents.loading import load_bytes
+from rag.documents.tokens import count_tokens
 
 
 def text_of(body: str, **kwargs) -> str:

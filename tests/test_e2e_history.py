@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import CHROMIUM, FACT, assert_app_log_clean, chromium, clean_env, rag, running_app
-from scripted_server import Script, ScriptedServer
+from tests.support.helpers import CHROMIUM, FACT, assert_app_log_clean, chromium, clean_env, rag, running_app
+from tests.support.scripted_server import Script, ScriptedServer
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 expect = playwright_sync.expect

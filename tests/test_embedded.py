@@ -34,13 +34,13 @@ import pytest_asyncio
 if importlib.util.find_spec("llama_cpp") is None:  # the server runs in a child process: don't import it here
     pytest.skip("llama-cpp-python[server] is not installed (pip install -e '.[test]')", allow_module_level=True)
 
-from rag.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Exit, embedded_model_path  # noqa: E402
-from rag.supervisor import Supervisor  # noqa: E402
-from rag.client import Delta, Finished, TierClient, TierConfig, Waiting  # noqa: E402
-from rag.prompts import Prompt  # noqa: E402
+from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Exit, embedded_model_path  # noqa: E402
+from rag.tiers.supervisor import Supervisor  # noqa: E402
+from rag.tiers.client import Delta, Finished, TierClient, TierConfig, Waiting  # noqa: E402
+from rag.answer.prompts import Prompt  # noqa: E402
 from rag.errors import BackendUnavailable  # noqa: E402
-from rag.index import open_index  # noqa: E402
-from rag.pipeline import Assistant, AssistantConfig, Done, TierEnd, TierStart, Token  # noqa: E402
+from rag.search.index import open_index  # noqa: E402
+from rag.answer.pipeline import Assistant, AssistantConfig, Done, TierEnd, TierStart, Token  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,7 +140,7 @@ def test_the_log_file_is_closed_when_nothing_answers_in_time_or_the_child_cannot
     with pytest.raises(BackendUnavailable, match="did not answer within 1 s"):
         slow.start(wait=1)
     assert slow._log is None and not _log_is_open(tmp_path / "slow.log") and slow.process is None
-    monkeypatch.setattr("rag.embedded.sys.executable", str(tmp_path / "no-such-python"))
+    monkeypatch.setattr("rag.tiers.embedded.sys.executable", str(tmp_path / "no-such-python"))
     unborn = EmbeddedServer(fifo, "unborn", log_path=tmp_path / "unborn.log")
     with pytest.raises(OSError):
         unborn.start(wait=1)
@@ -185,7 +185,7 @@ def test_weights_are_loaded_without_extra_buffer_types(server: EmbeddedServer) -
 def test_disabling_extra_buffers_sets_the_model_parameter_llama_cpp_uses() -> None:
     code = textwrap.dedent("""
         import llama_cpp.llama_cpp as lib
-        from rag.llama_server import disable_extra_buffers
+        from rag.tiers.llama_server import disable_extra_buffers
         before = lib.llama_model_default_params().use_extra_bufts
         disable_extra_buffers()
         disable_extra_buffers()  # twice is harmless
@@ -265,7 +265,7 @@ def test_the_server_dies_with_its_parent_even_when_the_parent_is_sigkilled(model
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
-            from rag.embedded import EmbeddedServer
+            from rag.tiers.embedded import EmbeddedServer
             server = EmbeddedServer(Path({str(model_path)!r}), {MODEL.alias!r}, threads=1)
             server.start()
             print(server.process.pid, flush=True)
@@ -386,7 +386,7 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def session_tiers(shared_cache: Path, monkeypatch: pytest.MonkeyPatch):
     """The tiers as `rag ask` and the app open them with nothing configured: the embedded server, warmed up."""
     from rag.settings import load_settings
-    from rag.tiers import open_tiers
+    from rag.tiers.discovery import open_tiers
 
     monkeypatch.setenv("RAG_CACHE_DIR", str(shared_cache))
     tiers = await open_tiers(load_settings())

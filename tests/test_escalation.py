@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.analysis import Analyzer
-from rag.escalation import (
+from rag.search.analysis import Analyzer
+from rag.answer.escalation import (
     REASONS,
     Outcome,
     Policy,
@@ -25,7 +25,7 @@ from rag.escalation import (
     unsupported_facts,
     wants_explanation,
 )
-from rag.prompts import NOT_COVERED, is_refusal
+from rag.answer.prompts import NOT_COVERED, is_refusal
 from rag.settings import Settings
 
 GOOD = "Foundry Local listens on port 5273 by default [Source 1]."

@@ -15,12 +15,12 @@ import re
 from pathlib import Path
 
 import pytest
-from scripted_server import Script, ScriptedServer
-from helpers import CHROMIUM, chromium, clean_env, rag
+from tests.support.scripted_server import Script, ScriptedServer
+from tests.support.helpers import CHROMIUM, chromium, clean_env, rag
 
 from rag.errors import ConfigError
-from rag.evalrun import docs_for, run_eval
-from rag.evaluation import (
+from rag.evaluation.run import docs_for, run_eval
+from rag.evaluation.qa import (
     AnswerRow,
     QAItem,
     RetrievalRow,
@@ -32,9 +32,9 @@ from rag.evaluation import (
     percentile,
     retrieval_metrics,
 )
-from rag.judge import JUDGE_INSTRUCTIONS, parse_scores
-from rag.prompts import NOT_COVERED
-from rag.report import markdown_summary, write_report
+from rag.evaluation.judge import JUDGE_INSTRUCTIONS, parse_scores
+from rag.answer.prompts import NOT_COVERED
+from rag.evaluation.report import markdown_summary, write_report
 from rag.settings import Settings, load_settings
 
 SLM = "phi-4-mini-instruct-generic-cpu"
@@ -803,7 +803,7 @@ def test_report_html_renders_offline_in_chromium(tmp_path: Path) -> None:
 
 
 def test_the_coverage_judgement_is_scored_on_both_kinds_of_question() -> None:
-    from rag.evaluation import RetrievalRow, coverage_metrics, retrieval_metrics
+    from rag.evaluation.qa import RetrievalRow, coverage_metrics, retrieval_metrics
 
     rows = [
         RetrievalRow("a1", "en", "fact", ["x.md"], [True], ["x.md"], covered=True),

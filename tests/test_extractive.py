@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.extractive import Unit, extract_answer, short_phrase, units
-from rag.index import Index, open_index
-from rag.prompts import NOT_COVERED
-from rag.retrieval import search
+from rag.tiers.extractive import Unit, extract_answer, short_phrase, units
+from rag.search.index import Index, open_index
+from rag.answer.prompts import NOT_COVERED
+from rag.search.retrieval import search
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 

@@ -27,16 +27,16 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import pytest_asyncio
-from helpers import free_port
-from scripted_server import Script, ScriptedServer
+from tests.support.helpers import free_port
+from tests.support.scripted_server import Script, ScriptedServer
 
-from rag.client import TierClient, TierConfig
-from rag.escalation import Policy
-from rag.index import Index
-from rag.pipeline import Assistant, AssistantConfig, Done, Escalation, Event, TierEnd, TierStart, Token
-from rag.retrieval import search
+from rag.tiers.client import TierClient, TierConfig
+from rag.answer.escalation import Policy
+from rag.search.index import Index
+from rag.answer.pipeline import Assistant, AssistantConfig, Done, Escalation, Event, TierEnd, TierStart, Token
+from rag.search.retrieval import search
 from rag.settings import load_settings
-from rag.tiers import assistant_config, open_tiers
+from rag.tiers.discovery import assistant_config, open_tiers
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"

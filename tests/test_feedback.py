@@ -1,7 +1,7 @@
 """``rag feedback``: the votes given in the app, read back from the chat history with what was asked and answered.
 
-The database is written here as the app's data layer writes it (``rag.history``'s
-schema; an answer step's metadata is ``rag.chat.answer_metadata`` as JSON text;
+The database is written here as the app's data layer writes it (``rag.web.history``'s
+schema; an answer step's metadata is ``rag.web.chat.answer_metadata`` as JSON text;
 a vote in ``feedbacks`` with its time). That the app really writes it so is
 ``test_history.py``'s round trip and the browser test in ``test_e2e_history.py``.
 """
@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rag.chat import answer_metadata
-from rag.chunking import Chunk
+from rag.web.chat import answer_metadata
+from rag.documents.chunking import Chunk
 from rag.cli import cli
-from rag.history import open_history, votes
-from rag.metrics import TurnMetrics
-from rag.pipeline import Done
-from rag.retrieval import Hit
+from rag.web.history import open_history, votes
+from rag.tiers.metrics import TurnMetrics
+from rag.answer.pipeline import Done
+from rag.search.retrieval import Hit
 
 
 def _answer(thread: str, step: str, question: str, answer: str, at: str, db: sqlite3.Connection, parent: str | None = None) -> None:

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from rag.cli import cli
-from rag.followup import SOFT, cue, resolve
-from rag.index import open_index
-from rag.pipeline import Assistant, AssistantConfig, Done
-from rag.prompts import Turn
-from rag.retrieval import search
+from rag.search.followup import SOFT, cue, resolve
+from rag.search.index import open_index
+from rag.answer.pipeline import Assistant, AssistantConfig, Done
+from rag.answer.prompts import Turn
+from rag.search.retrieval import search
 
 # --- the resolver's cues, one kind at a time
 

@@ -1,4 +1,4 @@
-"""The chat history on a real SQLite file: ``rag.history`` (schema, policy, purge) and ``rag.datalayer``.
+"""The chat history on a real SQLite file: ``rag.web.history`` (schema, policy, purge) and ``rag.web.datalayer``.
 
 The round trip runs Chainlit's own code on it: a ``WebsocketSession`` with the
 app's default chat profile and a persisted user, Chainlit's emitter for the
@@ -29,9 +29,9 @@ from unittest.mock import AsyncMock
 
 import pytest
 
-from rag import history
+from rag.web import history
 from rag.errors import ConfigError
-from rag.history import HistoryPlan, is_loopback, open_history, plan_history, purge, thread_name
+from rag.web.history import HistoryPlan, is_loopback, open_history, plan_history, purge, thread_name
 
 PROFILE = "Grounded Assistant"  # the app's one chat profile, which the browser sends with every chat
 
@@ -255,11 +255,11 @@ async def _one_chat(chainlit, layer, identifier: str, question: str) -> tuple[ob
     from chainlit.session import WebsocketSession, ws_sessions_id, ws_sessions_sid
     from chainlit.utils import utc_now
 
-    from rag.chat import answer_metadata, source_text
-    from rag.chunking import Chunk
-    from rag.metrics import TurnMetrics
-    from rag.pipeline import Done
-    from rag.retrieval import Hit
+    from rag.web.chat import answer_metadata, source_text
+    from rag.documents.chunking import Chunk
+    from rag.tiers.metrics import TurnMetrics
+    from rag.answer.pipeline import Done
+    from rag.search.retrieval import Hit
 
     user = await layer.create_user(chainlit.User(identifier=identifier, metadata={"provider": "password"}))
     sid = f"s-{uuid.uuid4()}"
@@ -294,7 +294,7 @@ async def test_a_chat_round_trips_through_the_history_with_the_default_profile(
 ) -> None:
     from chainlit.types import Feedback, Pagination, ThreadFilter
 
-    from rag.datalayer import SQLiteDataLayer
+    from rag.web.datalayer import SQLiteDataLayer
 
     path = tmp_path / "chat-history.db"
     open_history(path, 0)
@@ -368,7 +368,7 @@ def test_history_module_exports() -> None:
 ])
 def test_the_app_log_check_fails_on_a_data_layer_warning(tmp_path: Path, request: pytest.FixtureRequest, line: str) -> None:
     """Chainlit logs a failed history write as a WARNING and goes on: the browser tests' log check must still fail."""
-    from helpers import assert_app_log_clean
+    from tests.support.helpers import assert_app_log_clean
 
     log = tmp_path / "chainlit.log"
     log.write_text("2025-06-30 12:00:00 - INFO - chainlit - Your app is available at http://127.0.0.1:8000\n", encoding="utf-8")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import DocsError
-from rag.index import Index, IndexReport, open_index
-from rag.loading import load_bytes
-from rag.retrieval import search
+from rag.search.index import Index, IndexReport, open_index
+from rag.documents.loading import load_bytes
+from rag.search.retrieval import search
 
 DOCS = {
     "quantization.md": "# Quantization\n\nQuantization stores model weights in fewer bits, such as four-bit integers, to cut memory use.\n",
@@ -140,8 +140,8 @@ def test_truncated_cache_is_rebuilt(docs: Path, cache: Path) -> None:
 
 
 def test_changed_chunk_settings_invalidate_the_cache(docs: Path, cache: Path) -> None:
-    from rag.chunking import ChunkConfig
-    from rag.index import IndexConfig
+    from rag.documents.chunking import ChunkConfig
+    from rag.search.index import IndexConfig
 
     open_index(docs, cache)
     _, report = open_index(docs, cache, IndexConfig(chunk=ChunkConfig(target=64, overlap=8)))
@@ -297,7 +297,7 @@ def test_folder_without_readable_documents(tmp_path: Path, cache: Path, write_fi
 
 
 def test_the_no_documents_message_lists_every_format_that_is_read(tmp_path: Path, cache: Path, write_files) -> None:
-    from rag.loading import SUPPORTED_SUFFIXES
+    from rag.documents.loading import SUPPORTED_SUFFIXES
 
     docs = write_files(tmp_path / "docs", {"image.png": b"\x89PNG"})
     with pytest.raises(DocsError) as info:

@@ -6,7 +6,7 @@ of ``app.py`` (so a test may touch it to trigger ``-w``'s reload without
 touching the repo). A GET of ``/project/settings`` is what the browser does
 first; it builds the app's runtime, which starts the embedded server. The
 llama server processes are found among the app's descendants by their command
-line (``rag.llama_server``).
+line (``rag.tiers.llama_server``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from helpers import free_port
+from tests.support.helpers import free_port
 
 if importlib.util.find_spec("llama_cpp") is None:
     pytest.skip("llama-cpp-python[server] is not installed (pip install -e '.[test]')", allow_module_level=True)
@@ -41,7 +41,7 @@ def _llama_servers(pid: int) -> list[int]:
     found = []
     for child in children:
         try:
-            if "rag.llama_server" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+            if "rag.tiers.llama_server" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
                 found.append(child.pid)
         except psutil.NoSuchProcess:
             continue

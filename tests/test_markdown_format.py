@@ -1,7 +1,7 @@
 """Markdown is read as CommonMark: what the chunker takes for a heading is what CommonMark says is one.
 
-The loader turns a Markdown file into canonical Markdown (``rag.formats.markdown``);
-the chunker then finds headings with ``rag.formats.canonical``'s line tests. The
+The loader turns a Markdown file into canonical Markdown (``rag.documents.formats.markdown``);
+the chunker then finds headings with ``rag.documents.formats.canonical``'s line tests. The
 reference here is markdown-it-py itself, run on the original text: for hand-made
 tricky documents and, where ``../shared/corpora`` is present, for every file of
 the English course, the headings the chunker sees are exactly the parser's, in
@@ -16,11 +16,11 @@ import pytest
 from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from rag.chunking import ChunkConfig, chunk_document
-from rag.formats.canonical import closes_fence, fence_marker, match_heading
-from rag.loading import load_bytes
-from rag.normalize import normalize_text
-from rag.tokens import count_tokens
+from rag.documents.chunking import ChunkConfig, chunk_document
+from rag.documents.formats.canonical import closes_fence, fence_marker, match_heading
+from rag.documents.loading import load_bytes
+from rag.documents.normalize import normalize_text
+from rag.documents.tokens import count_tokens
 
 COURSE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "edgeai-workshop" / "en"
 

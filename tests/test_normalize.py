@@ -1,4 +1,4 @@
-"""The one normalization of documents and questions (``rag.normalize``)."""
+"""The one normalization of documents and questions (``rag.documents.normalize``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from rag.normalize import _INVISIBLE_RE, normalize_text
+from rag.documents.normalize import _INVISIBLE_RE, normalize_text
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_what_nfkc_would_visibly_change_is_kept_as_written(shown: str) -> None:
 
 
 def test_every_superscript_subscript_and_fraction_of_this_python_is_kept() -> None:
-    from rag.normalize import _SHOWN_AS_WRITTEN_RE
+    from rag.documents.normalize import _SHOWN_AS_WRITTEN_RE
 
     tags = ("<super>", "<sub>", "<fraction>")
     missing = [

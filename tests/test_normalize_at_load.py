@@ -4,7 +4,7 @@ The same sentence, written with the characters real files hold (a ligature
 glyph, a soft hyphen and a zero-width space inside words, a non-breaking
 space, full-width letters, a decomposed accent), is put in a file of every
 supported format; the loaded page holds it in the one normalized form
-(``rag.normalize.normalize_text``), so the words are found as typed.
+(``rag.documents.normalize.normalize_text``), so the words are found as typed.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import csv
 import io
 
 import pytest
-from documents import PdfPage, build_docx, build_pdf, build_pptx, build_xlsx, p
+from tests.support.documents import PdfPage, build_docx, build_pdf, build_pptx, build_xlsx, p
 
-from rag.loading import SUPPORTED_SUFFIXES, load_bytes
+from rag.documents.loading import SUPPORTED_SUFFIXES, load_bytes
 
 ODD = "ﬁrewall soft\u00adware zero\u200bwidth non\u00a0breaking ＦＵＬＬ Gene\u0300ve"
 EVEN = "firewall software zerowidth non breaking FULL Genève"

@@ -11,16 +11,16 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_DOCS
-from documents import build_pptx, build_xlsx
+from tests.conftest import SMALL_DOCS
+from tests.support.documents import build_pptx, build_xlsx
 
-from rag.chunking import ChunkConfig, chunk_document
+from rag.documents.chunking import ChunkConfig, chunk_document
 from rag.errors import LoadError
-from rag.formats.canonical import match_heading
-from rag.index import open_index
-from rag.loading import load_bytes
-from rag.retrieval import search
-from rag.tokens import count_tokens
+from rag.documents.formats.canonical import match_heading
+from rag.search.index import open_index
+from rag.documents.loading import load_bytes
+from rag.search.retrieval import search
+from rag.documents.tokens import count_tokens
 
 # ---------------------------------------------------------------- PPTX
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import SMALL_DOCS
-from documents import PdfPage, build_pdf, text_widget
+from tests.conftest import SMALL_DOCS
+from tests.support.documents import PdfPage, build_pdf, text_widget
 
-from rag.chunking import ChunkConfig, chunk_document
-from rag.index import open_index
-from rag.loading import load_bytes
-from rag.retrieval import search
-from rag.tokens import count_tokens
+from rag.documents.chunking import ChunkConfig, chunk_document
+from rag.search.index import open_index
+from rag.documents.loading import load_bytes
+from rag.search.retrieval import search
+from rag.documents.tokens import count_tokens
 
 
 def y(line: int) -> float:

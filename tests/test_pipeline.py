@@ -18,16 +18,16 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
-from scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
+from tests.support.scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
-from rag.client import TierClient, TierConfig
-from rag.escalation import Policy
-from rag.index import Index
-from rag.metrics import Prices, SessionStats
-from rag.charts import metrics_table
-from rag.pipeline import CUT_MARK, Assistant, AssistantConfig, Done, Escalation, Event, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
-from rag.prompts import NOT_COVERED, Turn
-from rag.queue import FairQueue
+from rag.tiers.client import TierClient, TierConfig
+from rag.answer.escalation import Policy
+from rag.search.index import Index
+from rag.tiers.metrics import Prices, SessionStats
+from rag.web.charts import metrics_table
+from rag.answer.pipeline import CUT_MARK, Assistant, AssistantConfig, Done, Escalation, Event, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
+from rag.answer.prompts import NOT_COVERED, Turn
+from rag.tiers.queue import FairQueue
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"

@@ -1,4 +1,4 @@
-"""The fair line in front of the embedded server (``rag.queue``), with no server: order, positions, leaving.
+"""The fair line in front of the embedded server (``rag.tiers.queue``), with no server: order, positions, leaving.
 
 Each waiter is a task that records the positions it is told and when it is
 granted; the test lets the event loop run (``settle``) and moves the line by
@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from rag.queue import FairQueue, Ticket
+from rag.tiers.queue import FairQueue, Ticket
 
 
 class Waiter:

@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from rag.reasoning import ANSWER, REASONING, Piece, ReasoningParser, split_message
+from rag.tiers.reasoning import ANSWER, REASONING, Piece, ReasoningParser, split_message
 
 # name -> (the content stream, the answer, the thinking)
 STREAMS = {

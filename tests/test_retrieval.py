@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.index import Index, open_index
-from rag.rerank import is_definition_question, is_problem_question, is_quantity_question, rerank
-from rag.retrieval import search
+from rag.search.index import Index, open_index
+from rag.search.rerank import is_definition_question, is_problem_question, is_quantity_question, rerank
+from rag.search.retrieval import search
 
 
 def index_of(tmp_path: Path, files: dict[str, str], name: str = "docs") -> Index:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import DocsError
-from rag.runtime import Runtime
+from rag.web.runtime import Runtime
 from rag.settings import load_settings
-from rag.tiers import Tiers
+from rag.tiers.discovery import Tiers
 
 
 class Clock:

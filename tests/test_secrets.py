@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from scripted_server import Script, ScriptedServer
+from tests.support.scripted_server import Script, ScriptedServer
 
-from rag.client import TierConfig
+from rag.tiers.client import TierConfig
 from rag.settings import load_settings
-from rag.tiers import open_tiers
+from rag.tiers.discovery import open_tiers
 
 SLM_KEY = "sk-slm-TOPSECRET-1111"
 LLM_KEY = "sk-llm-TOPSECRET-2222"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import tokens
-from rag.tokens import count_tokens
+from rag.documents import tokens
+from rag.documents.tokens import count_tokens
 
 
 class NetworkBlocked(AssertionError):

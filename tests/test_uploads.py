@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import pytest
 
-from rag.index import Added, Index
-from rag.retrieval import search
+from rag.search.index import Added, Index
+from rag.search.retrieval import search
 
 FIRST = b"# Meeting notes\n\nThe vendor contract renewal deadline is 14 March.\n"
 SECOND = b"# Meeting notes\n\nThe new badge readers arrive in week 22.\n"

@@ -1,0 +1,467 @@
+"""One turn, as a stream of typed events: retrieve, answer on the SLM, check, escalate.
+
+``Assistant.ask`` is an async generator that the CLI and the app both render:
+
+    Retrieved   the hits and retrieval's confidence
+    TierStart   a tier begins (with why, when it is not the first)
+    Queued      the tier's request waits for the model (the embedded server's queue): how many are ahead
+    Thinking    a reasoning model's thinking, as it streams (never part of an answer)
+    Token       answer text from the tier that is answering
+    TierEnd     a tier finished: its answer, thinking, metrics and error (partial text kept)
+    Escalation  reasons fired; whether the LLM takes over or why it could not
+    Done        the final answer, which tier gave it, sources, draft, each tier's thinking, metrics
+
+An empty question gets only a ``Done`` (tier "none") that asks for one; no model
+is called. A question over ``MAX_QUESTION_CHARS`` is cut to that, with a note.
+
+The chain: SLM -> LLM when the policy escalates -> extractive when the LLM tier
+is missing, fails, or its answer is ungrounded too. Nothing streamed is ever
+taken back: an escalated turn keeps the SLM's text as the draft.
+
+When the SLM is the embedded server, its ``Supervisor`` watches it: a server
+that died between turns is restarted before the question is asked; one that
+dies during the answer is reported as a crash (signal and log, never "nothing
+answers"), restarted once, and asked again (a second ``TierStart`` for the
+SLM). A server over its crash budget is skipped with the reason.
+
+Thinking stays out of everything that reads the answer: the grounding check, the
+draft the LLM refines, ``Done.answer`` (and so the history the caller sends
+back). A tier that thinks until its token limit fails with reason ``budget``
+(the SLM) or a note naming the setting (the LLM), and the next tier answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import time
+from contextlib import aclosing
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from rag.tiers.client import USE_CONFIG, Delta, Finished, TierClient, Waiting
+from rag.tiers.supervisor import Supervisor
+from rag.errors import BackendStatusError, BackendTimeout, ReasoningBudgetExhausted, TruncatedStream
+from rag.answer.escalation import Policy, assess, decide, support
+from rag.tiers.extractive import extract_answer
+from rag.search.index import Index, Overlay
+from rag.tiers.metrics import Prices, TierMetrics, TurnMetrics
+from rag.answer.prompts import Turn, build_prompt, is_refusal, refine_prompt
+from rag.search.retrieval import Hit, SearchResult, resolve_followup, search
+from rag.documents.tokens import count_tokens
+
+__all__ = [
+    "Assistant",
+    "Done",
+    "Escalation",
+    "Event",
+    "Queued",
+    "Retrieved",
+    "TierEnd",
+    "Thinking",
+    "TierStart",
+    "Token",
+    "fit_history",
+]
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    result: SearchResult
+
+
+@dataclass(frozen=True)
+class TierStart:
+    tier: str
+    model: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Queued:
+    """The tier's request waits its turn at the model (``rag.tiers.queue``); a new one each time ``ahead`` changes.
+
+    ``ahead``: requests (other chats' turns, /demo passes) that must finish before this one is sent.
+    Only before the tier's first token; a tier that did not wait yields none.
+    """
+
+    tier: str
+    ahead: int
+
+
+@dataclass(frozen=True)
+class Token:
+    tier: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Thinking:
+    tier: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TierEnd:
+    tier: str
+    text: str  # the answer only
+    metrics: TierMetrics
+    error: str | None = None
+    reasoning: str = ""  # the tier's thinking
+    note: str | None = None  # not an error, worth saying (e.g. the server refused reasoning_effort)
+    budget: bool = False  # the error is a model that thought until its token limit
+    crashed: bool = False  # the error is the embedded server's process dying (it is restarted)
+    truncated: bool = False  # the error is a stream that ended without a finish_reason: ``text`` is cut
+
+
+@dataclass(frozen=True)
+class Escalation:
+    reasons: list[str]
+    mode: str
+    to: str  # "llm" or "extractive"
+    skipped: str | None = None  # why the LLM tier could not take over
+
+
+@dataclass
+class Done:
+    answer: str
+    tier: str
+    escalated: bool
+    reasons: list[str]
+    draft: str | None
+    hits: list[Hit]
+    covered: bool
+    metrics: TurnMetrics
+    notes: list[str] = field(default_factory=list)
+    reasoning: dict[str, str] = field(default_factory=dict)  # model tier -> its thinking ("" when it did not think)
+    # the notes that an event of this turn already said (a TierEnd's error, an Escalation's skip reason):
+    # a renderer that showed those events shows only the other notes
+    said: list[str] = field(default_factory=list)
+    truncated: bool = False  # the answer is a stream the model did not finish (it ends with ``CUT_MARK``)
+
+    @property
+    def unsaid(self) -> list[str]:
+        """The notes no event of the turn carried."""
+        return [note for note in self.notes if note not in self.said]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "answer": self.answer,
+            "tier": self.tier,
+            "escalated": self.escalated,
+            "escalation_reason": self.reasons,
+            "draft": self.draft,
+            "reasoning": self.reasoning,
+            "covered": self.covered,
+            "truncated": self.truncated,
+            "notes": self.notes,
+            "sources": [
+                {"number": n, "source": h.source, "heading": h.heading, "score": round(h.score, 4), "origin": h.origin}
+                for n, h in enumerate(self.hits, 1)
+            ],
+            "metrics": self.metrics.to_json(),
+        }
+
+
+Event = Retrieved | TierStart | Queued | Thinking | Token | TierEnd | Escalation | Done
+
+# A question longer than this is cut (with a note): it is sent to both tiers, and a
+# pasted document as a "question" would crowd out the sources and blow the prompt.
+MAX_QUESTION_CHARS = 4000
+# The end of an answer whose stream the model did not finish, when it stands (no tier took over).
+CUT_MARK = {
+    "en": "*(cut off: the model stopped before it finished; ask again)*",
+    "tr": "*(yarıda kesildi: model yanıtı bitirmeden durdu; yeniden sorun)*",
+}
+ASK_FOR_A_QUESTION = {
+    "en": "Please type a question about your documents.",
+    "tr": "Lütfen belgelerinizle ilgili bir soru yazın.",
+}
+
+
+@dataclass
+class AssistantConfig:
+    top_k: int = 5
+    slm_sources: int = 3  # the small model reads only the best few passages
+    language: str = "auto"
+    min_coverage: float = 0.25
+    policy: Policy = field(default_factory=Policy)
+    mode: str = "refine"
+    history_tokens: int = 600
+    llm_prices: Prices = field(default_factory=Prices)
+
+
+class Assistant:
+    """Answers questions over an index with the configured tiers (either may be None)."""
+
+    def __init__(
+        self,
+        index: Index,
+        config: AssistantConfig,
+        slm: TierClient | None,
+        llm: TierClient | None,
+        llm_note: str = "",
+        supervisor: Supervisor | None = None,
+    ) -> None:
+        """``supervisor``: the embedded SLM server's, when the SLM is ours to restart (``rag.tiers.embedded``)."""
+        self.index = index
+        self.config = config
+        self.slm = slm
+        self.llm = llm
+        self.llm_note = llm_note or "the LLM tier is not configured (set RAG_LLM_BASE_URL)"
+        self.supervisor = supervisor
+
+    async def ask(
+        self,
+        question: str,
+        overlay: Overlay | None = None,
+        history: Sequence[Turn] = (),
+        escalate: str | None = None,
+        mode: str | None = None,
+        temperature: float | Mapping[str, float] | None = None,
+        reasoning_effort: Mapping[str, str | None] | None = None,
+    ) -> AsyncIterator[Event]:
+        """One turn's events.
+
+        ``temperature``: for both tiers, or per tier ("slm", "llm"); a tier not named
+        uses its configured temperature. ``reasoning_effort``: per tier, overrides the
+        configured effort (None: don't send).
+        """
+        temperatures = temperature if isinstance(temperature, Mapping) else {"slm": temperature, "llm": temperature}
+        cfg = self.config
+        efforts = dict(reasoning_effort or {})
+        thoughts: dict[str, str] = {}
+        started = time.perf_counter()
+        policy = cfg.policy if escalate is None else dataclasses.replace(cfg.policy, escalate=escalate)
+        mode = mode or cfg.mode
+        turn = TurnMetrics(mode=mode, llm_prices=cfg.llm_prices)
+        notes: list[str] = []
+        said: list[str] = []  # notes whose substance an event already carried
+
+        if not question.strip():  # nothing to search for or to ask a model: say what is needed
+            lang = cfg.language if cfg.language in ASK_FOR_A_QUESTION else self.index.main_language
+            answer = ASK_FOR_A_QUESTION.get(lang, ASK_FOR_A_QUESTION["en"])
+            turn.answered_by = "none"
+            turn.total_ms = (time.perf_counter() - started) * 1000
+            yield Done(answer, "none", False, [], None, [], False, turn, ["the question is empty: no model was called"])
+            return
+        if len(question) > MAX_QUESTION_CHARS:
+            notes.append(f"the question was cut to its first {MAX_QUESTION_CHARS:,} characters (it had {len(question):,})")
+            question = question[:MAX_QUESTION_CHARS]
+
+        # CPU work runs in a worker thread, so other chats' turns and page loads are not held up meanwhile
+        recent = await asyncio.to_thread(fit_history, history, cfg.history_tokens)  # tiktoken counts: once, not per prompt
+        # a follow-up carries its subject from the turns before (rag.search.followup), read whatever the prompt's budget keeps
+        followup = resolve_followup(self.index, question, history, cfg.language)
+        result = await asyncio.to_thread(
+            search, self.index, question, cfg.top_k, overlay, cfg.language, cfg.min_coverage, followup.carries,
+        )
+        turn.retrieval_ms = result.elapsed_ms
+        yield Retrieved(result)
+        lang = result.lang if cfg.language == "auto" else cfg.language
+        prep_start = time.perf_counter()
+        hits = result.hits
+        covered = result.confidence.covered
+        slm_prompt = build_prompt(question, hits[: cfg.slm_sources], lang, recent)
+        full_prompt = build_prompt(question, hits, lang, recent)
+        source_texts = [h.text for h in hits]
+        turn.prep_ms = (time.perf_counter() - prep_start) * 1000
+
+        draft: str | None = None
+        reasons: list[str] = []
+        final_text, final_tier = "", "extractive"
+
+        # 1. the SLM (its embedded server restarted once if it crashed)
+        slm_text, slm_failed, slm_budget = "", True, False
+        slm_truncated = False
+        slm = self.slm
+        supervisor = self.supervisor if slm is not None else None
+        if supervisor is not None:  # it may have died between turns, or another chat may be restarting it
+            if note := await asyncio.to_thread(supervisor.ensure_running):
+                notes.append(note)
+            if supervisor.down is not None:
+                slm = None
+        if slm is None:
+            notes.append("no SLM tier is available" + (f": {supervisor.down}" if supervisor is not None and supervisor.down else ""))
+        retry = ""
+        while slm is not None:
+            end: TierEnd | None = None
+            events = _tier_events(slm, "slm", slm_prompt, temperatures.get("slm"), retry, efforts.get("slm", USE_CONFIG), supervisor)
+            async with aclosing(events):  # a stopped turn closes the stream now, giving back its place in the queue
+                async for event in events:
+                    end = event if isinstance(event, TierEnd) else end
+                    yield event
+            assert end is not None
+            slm_text, slm_failed, slm_budget = end.text, end.error is not None, end.budget
+            slm_truncated = end.truncated
+            turn.tiers.append(end.metrics)
+            thoughts["slm"] = end.reasoning
+            if end.error:
+                notes.append(f"SLM: {end.error}")
+                said.append(notes[-1])
+            if end.note:
+                notes.append(end.note)
+            if retry or not end.crashed or supervisor is None:
+                break
+            if note := await asyncio.to_thread(supervisor.ensure_running):  # restart it (or wait for the restart) and ask again
+                notes.append(note)
+            if supervisor.down is not None:
+                break
+            retry = "the embedded model server was restarted after a crash"
+        outcome = await asyncio.to_thread(  # stemming and regexes over every passage: off the event loop
+            # the answer checks read the question as asked: a carried name no source holds must not make an
+            # answer that names it look asked for (the coverage judgement already read the resolved question)
+            assess, question, slm_text, source_texts, self.index.analyzer, lang, covered, is_refusal(slm_text),
+            slm_failed, slm_budget,
+        )
+        forced = escalate == "always"
+        reasons = decide(policy, result.searched or question, outcome, forced=forced, lang=lang)
+        if self.slm is None and policy.escalate != "never" and "error" not in reasons:
+            reasons.insert(0, "error")
+        if not reasons:
+            final_text, final_tier = slm_text, "slm"
+        else:
+            draft = slm_text or None
+            # 2. the LLM, if it can take over
+            llm_text, llm_ok = "", False
+            if self.llm is not None:
+                yield Escalation(reasons, mode, "llm")
+                prompt = refine_prompt(full_prompt, slm_text, lang) if (mode == "refine" and slm_text.strip()) else full_prompt
+                end = None
+                events = _tier_events(self.llm, "llm", prompt, temperatures.get("llm"), ", ".join(reasons), efforts.get("llm", USE_CONFIG))
+                async with aclosing(events):
+                    async for event in events:
+                        end = event if isinstance(event, TierEnd) else end
+                        yield event
+                assert end is not None
+                llm_text = end.text
+                turn.tiers.append(end.metrics)
+                thoughts["llm"] = end.reasoning
+                if end.note:
+                    notes.append(end.note)
+                if end.error:
+                    notes.append(f"LLM: {end.error.rstrip('.')}; the extractive tier answers instead")
+                    said.append(notes[-1])
+                else:
+                    refusal = is_refusal(llm_text)
+                    checked = await asyncio.to_thread(support, llm_text, source_texts, self.index.analyzer, lang)
+                    grounded = checked.score >= policy.min_support
+                    llm_ok = bool(llm_text.strip()) and (grounded or (refusal and not covered))
+                    if not llm_ok:
+                        notes.append("the LLM's answer is not supported by the sources either; quoting the documents instead")
+            else:
+                yield Escalation(reasons, mode, "extractive", skipped=self.llm_note)
+                notes.append(f"escalation needed ({', '.join(reasons)}) but skipped: {self.llm_note}")
+                said.append(notes[-1])
+            if llm_ok:
+                final_text, final_tier = llm_text, "llm"
+            else:
+                # 3. the extractive tier: always there
+                ext_started = time.perf_counter()
+                yield TierStart("extractive", "extractive", "quoting the documents")
+                extract = await asyncio.to_thread(
+                    functools.partial(
+                        extract_answer, result.terms, hits, self.index.analyzer,
+                        self.index.stats if overlay is None else overlay.view().stats, lang, covered,
+                        terms_by_lang=result.terms_by_lang,
+                        subject_by_lang=result.subject_terms,  # a follow-up's carried subject, at a lower weight
+                        draft="" if slm_failed or "short" in reasons else slm_text,  # a complete SLM answer may lead, verified by a quote
+                    )
+                )
+                first_at = time.perf_counter()
+                for piece in _word_pieces(extract.text):
+                    yield Token("extractive", piece)
+                metrics = TierMetrics(tier="extractive", model="extractive", ttft_ms=(first_at - ext_started) * 1000)
+                metrics.ttfa_ms = metrics.ttft_ms  # no thinking: the first token is the answer's
+                metrics.total_ms = (time.perf_counter() - ext_started) * 1000
+                metrics.completion_tokens = (await asyncio.to_thread(count_tokens, [extract.text]))[0]
+                metrics.estimated = True
+                turn.tiers.append(metrics)
+                yield TierEnd("extractive", extract.text, metrics)
+                final_text, final_tier = extract.text, "extractive"
+        turn.escalated = bool(reasons)
+        turn.reasons = reasons
+        turn.answered_by = final_tier
+        turn.total_ms = (time.perf_counter() - started) * 1000
+        truncated = final_tier == "slm" and slm_truncated  # a cut answer that stands (escalation "never"): marked as cut
+        if truncated:
+            final_text = f"{final_text.rstrip()} …\n\n{CUT_MARK.get(lang, CUT_MARK['en'])}"
+        yield Done(final_text, final_tier, bool(reasons), reasons, draft, hits, covered, turn, notes, thoughts, said, truncated)
+
+
+async def _tier_events(
+    client: TierClient, tier: str, prompt, temperature: float | None, reason: str = "", effort=USE_CONFIG,
+    supervisor: Supervisor | None = None,
+) -> AsyncIterator[Event]:
+    """One model tier's events: its start, its place in the model's queue while it waits, its thinking and
+    answer as they stream, its end (answer, thinking, metrics, error).
+
+    A stream cut short (``TruncatedStream``) ends with its partial text and ``TierEnd.truncated``: a failure,
+    which the policy escalates.
+
+    With a ``supervisor`` (the embedded server's), a failure that coincides with the server's
+    process having died is reported as the crash it is (signal, log), with ``TierEnd.crashed``.
+    """
+    generation = supervisor.generation if supervisor is not None else 0
+    yield TierStart(tier, client.config.model, reason)
+    finished: Finished | None = None
+    stream = client.stream(prompt, temperature=temperature, reasoning_effort=effort)
+    async with aclosing(stream):  # closed at once when the turn is stopped: the request and its queue place end
+        async for event in stream:
+            if isinstance(event, Waiting):
+                yield Queued(tier, event.ahead)
+            elif isinstance(event, Delta):
+                yield Token(tier, event.text) if event.kind == "answer" else Thinking(tier, event.text)
+            else:
+                finished = event
+    assert finished is not None
+    error = finished.error
+    message = str(error) if error else None
+    crashed = False
+    # a status, a timeout, a thought-out budget or a cleanly ended stream is the server's answer, not its crash
+    if error is not None and supervisor is not None and not isinstance(error, (BackendStatusError, BackendTimeout, ReasoningBudgetExhausted, TruncatedStream)):
+        status = await asyncio.to_thread(supervisor.wait_for_crash, 1.0)  # the socket can close a moment before the exit is seen
+        kept = "; the partial answer is kept" if finished.text else ""
+        if status is not None:
+            crashed = True
+            message = f"{supervisor.crash_message(status)}; restarting it{kept}"
+        elif supervisor.restarting or supervisor.generation != generation:  # another chat's turn is restarting it
+            crashed = True
+            message = f"the embedded model server was being restarted after a crash; asking it again{kept}"
+        if crashed:
+            finished.metrics.error = message
+    yield TierEnd(
+        tier, finished.text, finished.metrics, message, finished.reasoning, finished.note,
+        isinstance(error, ReasoningBudgetExhausted), crashed, isinstance(error, TruncatedStream),
+    )
+
+
+def _word_pieces(text: str) -> list[str]:
+    """Stream-sized pieces of a text (words with their trailing space)."""
+    pieces, current = [], ""
+    for ch in text:
+        current += ch
+        if ch in " \n":
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def fit_history(history: Sequence[Turn], budget: int) -> list[Turn]:
+    """The most recent turns that fit in ``budget`` tokens (tiktoken's count of question and answer), oldest first.
+
+    An over-long history is cut oldest first; a single turn over the budget is left out with all before it.
+    """
+    kept: list[Turn] = []
+    used = 0
+    for turn in reversed(history):
+        size = sum(count_tokens([turn.question, turn.answer]))
+        if used + size > budget:
+            break
+        kept.append(turn)
+        used += size
+    return list(reversed(kept))
+

@@ -1,0 +1,1 @@
+"""Documents: files to canonical text to chunks (normalisation, loading, formats, chunking, token counts)."""

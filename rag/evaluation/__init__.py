@@ -1,0 +1,1 @@
+"""Evaluation: question sets, dialogues, scoring and reports (``rag eval``)."""

@@ -1,0 +1,1 @@
+"""What the tests and the benchmarks share: the scripted OpenAI-compatible server, the app runner, document makers."""
