@@ -52,11 +52,12 @@ from rag.errors import ConfigError, RagError
 from rag.web.history import LOCAL_USER, plan_history
 from rag.search.index import Index, IndexReport, Overlay
 from rag.tiers.metrics import SessionStats
-from rag.answer.pipeline import Assistant, Done, Escalation, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
+from rag.answer.pipeline import Assistant, AssistantConfig, Done, Escalation, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
 from rag.settings import Settings, load_settings
 from rag.web.runtime import Runtime
-from rag.tiers.discovery import Tiers, assistant_config
-from rag.search.uploads import MB, UploadBudget, UploadRules
+from rag.tiers.discovery import Tiers
+from rag.search.budget import MB, UploadBudget
+from rag.web.uploads import UploadRules
 from rag.web.wording import STARTERS, STARTING, TEXT, language_of, welcome
 
 log = logging.getLogger("rag.app")
@@ -72,7 +73,7 @@ RUNTIME = Runtime(SETTINGS)
 # (its API wants a signed-in visitor only with password login: the local user's header login is not one to ask for)
 mount_demo(chainlit_server, demo_router(RUNTIME.ready, compare_prompt=SETTINGS.compare_prompt, user=get_current_user if SETTINGS.auth_users else None))
 WELCOME_WAIT_S = 20  # a page load waits at most this long for the start, then says "starting"
-UPLOAD_RULES = UploadRules(max_bytes=SETTINGS.index_config().max_bytes)  # per file and per chat (rag.search.uploads)
+UPLOAD_RULES = UploadRules(max_bytes=int(SETTINGS.max_file_mb * MB))  # per file and per chat (rag.web.uploads)
 # One source of truth for the upload size: Chainlit's own check (server and page) follows RAG_MAX_FILE_MB.
 if chainlit_config.features.spontaneous_file_upload is not None:
     chainlit_config.features.spontaneous_file_upload.max_size_mb = max(1, math.ceil(SETTINGS.max_file_mb))
@@ -284,7 +285,7 @@ async def on_message(message: cl.Message) -> None:
 
 async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, overlay: Overlay) -> None:
     values = cl.user_session.get("chat_settings_values") or {}
-    config = assistant_config(settings)
+    config = AssistantConfig.from_settings(settings)
     config = dataclasses.replace(
         config,
         top_k=int(values.get("top_k", config.top_k)),
@@ -459,7 +460,7 @@ async def finish(msg: cl.Message, done: Done, lang: str, question: str) -> None:
     await msg.send()
 
 
-# What all chats' uploads together may hold (rag.search.uploads): each chat gives its share back when it ends.
+# What all chats' uploads together may hold (rag.search.budget): each chat gives its share back when it ends.
 UPLOADS = UploadBudget(int(SETTINGS.max_uploads_mb * MB))
 
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from rag.evaluation.run import run_eval
 from rag.evaluation.qa import QAItem, has_phrase, load_qa
 from rag.tiers.extractive import units
-from rag.answer.prompts import NOT_COVERED
+from rag.tiers.prompt import NOT_COVERED
 from rag.evaluation.report import markdown_summary, write_report
 from rag.settings import load_settings
 from rag.tiers.discovery import Tiers

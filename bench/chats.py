@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from rag.evaluation.qa import percentile
 from rag.search.index import open_index
-from rag.answer.pipeline import Assistant, Done, Queued, TierEnd
+from rag.answer.pipeline import Assistant, AssistantConfig, Done, Queued, TierEnd
 from rag.settings import load_settings
-from rag.tiers.discovery import assistant_config, open_tiers
+from rag.tiers.discovery import open_tiers
 
 QUESTIONS = [
     "What port does Ollama listen on?",
@@ -85,7 +85,7 @@ async def run(chats: int) -> dict:
     try:
         if tiers.embedded is None or tiers.slm is None:
             raise SystemExit(f"error: the embedded server did not start: {'; '.join(tiers.lines())}")
-        assistant = Assistant(index, assistant_config(settings), tiers.slm, None, tiers.llm_note, tiers.supervisor)
+        assistant = Assistant(index, AssistantConfig.from_settings(settings), tiers.slm, None, tiers.llm_note, tiers.supervisor)
         start = asyncio.Event()
         tasks = [asyncio.create_task(one_chat(assistant, QUESTIONS[n % len(QUESTIONS)], start)) for n in range(chats)]
         await asyncio.sleep(0.1)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
 from rag.tiers.client import TierClient, TierConfig
 from rag.answer.escalation import Policy
-from rag.search.index import open_index
+from rag.search.index import IndexConfig, open_index
 from rag.answer.pipeline import Assistant, AssistantConfig, Token
 from rag.answer.prompts import build_prompt
 from rag.search.retrieval import search
@@ -86,7 +86,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     settings = load_settings()
     model = EMBEDDED_MODELS[settings.embedded_model]
     path = embedded_model_path(model.key, settings.cache_dir)
-    index, _ = open_index(ROOT / "corpus", settings.cache_dir, settings.index_config())
+    index, _ = open_index(ROOT / "corpus", settings.cache_dir, IndexConfig.from_settings(settings))
     with EmbeddedServer(path, model.alias) as server:
         config = TierConfig("slm", server.base_url, model.alias, max_tokens=args.max_tokens, profile=model.profile, timeout=120)
         client = TierClient(config)

@@ -58,15 +58,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from rag.search.analysis import fold, fold_accents
 from rag.answer.escalation import REASONS, Outcome, Policy, assess, decide, wants_explanation
+from rag.answer.pipeline import AssistantConfig
 from rag.evaluation.run import docs_for
 from rag.evaluation.qa import QAItem, has_phrase, load_qa
 from rag.tiers.extractive import Unit, units
-from rag.search.index import Index, open_index
+from rag.search.index import Index, IndexConfig, open_index
 from rag.tiers.metrics import Prices
-from rag.answer.prompts import NOT_COVERED, build_prompt, is_refusal, refine_prompt
+from rag.tiers.prompt import NOT_COVERED, is_refusal
+from rag.answer.prompts import build_prompt, refine_prompt
 from rag.search.retrieval import Hit, search
 from rag.settings import Settings, load_settings
-from rag.tiers.discovery import assistant_config
 from rag.documents.tokens import count_tokens
 
 SHARED = ROOT.parent / "shared"
@@ -312,7 +313,7 @@ def drafts_for(item: QAItem, hits: list[Hit], slm_hits: list[Hit], index: Index,
 
 
 def run(settings: Settings, qa: list[QAItem], docs_root: Path, policy: Policy) -> tuple[list[Row], dict[str, int]]:
-    config = assistant_config(settings)
+    config = AssistantConfig.from_settings(settings)
     indexes: dict[Path, Index] = {}
     pools: dict[Path, list[str]] = {}
     rows: list[Row] = []
@@ -322,7 +323,7 @@ def run(settings: Settings, qa: list[QAItem], docs_root: Path, policy: Policy) -
             continue
         folder = docs_for(docs_root, item.lang)
         if folder not in indexes:
-            indexes[folder], _ = open_index(folder, settings.cache_dir, settings.index_config())
+            indexes[folder], _ = open_index(folder, settings.cache_dir, IndexConfig.from_settings(settings))
             pools[folder] = _name_pool(indexes[folder])
         index = indexes[folder]
         result = search(index, item.question, config.top_k, language=settings.language, min_coverage=settings.min_coverage)
@@ -439,7 +440,7 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="also print the rates as each threshold moves")
     args = parser.parse_args()
     settings = load_settings()
-    policy = assistant_config(settings).policy
+    policy = AssistantConfig.from_settings(settings).policy
     if args.short_chars is not None:
         policy = dataclasses.replace(policy, short_chars=args.short_chars)
     rows, skipped = run(settings, load_qa(args.qa), args.docs_root, policy)

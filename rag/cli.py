@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from rag.errors import RagError
-from rag.search.index import Index, IndexReport, open_index
+from rag.search.index import Index, IndexConfig, IndexReport, open_index
 from rag.search.retrieval import SearchResult, search
 from rag.settings import Settings, load_settings
 
@@ -36,7 +36,7 @@ def _settings(docs: Path | None) -> Settings:
 
 def _open(settings: Settings, no_cache: bool = False) -> tuple[Index, IndexReport]:
     cache = None if no_cache else settings.cache_dir
-    index, report = open_index(settings.docs_dir, cache, settings.index_config())
+    index, report = open_index(settings.docs_dir, cache, IndexConfig.from_settings(settings))
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     return index, report
@@ -134,7 +134,7 @@ def parse_query_line(line: str) -> tuple[str, list]:
     Raises ``ValueError`` saying what is wrong (not JSON, no "question", a
     history entry without a question).
     """
-    from rag.answer.prompts import Turn
+    from rag.search.followup import Turn
 
     if not re.match(r'\s*\{\s*"', line):  # plain text, also one that starts with "{" ("{model} placeholders?")
         return line, []
@@ -188,8 +188,8 @@ def _run(coro):
 @click.option("--quiet", "-q", is_flag=True, help="Don't print a reasoning model's thinking (it goes to stderr otherwise).")
 def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None, as_json: bool, quiet: bool) -> None:
     """Answer QUESTION from the documents, streaming it to stdout (a model's thinking to stderr)."""
-    from rag.answer.pipeline import Assistant
-    from rag.tiers.discovery import assistant_config, open_tiers
+    from rag.answer.pipeline import Assistant, AssistantConfig
+    from rag.tiers.discovery import open_tiers
 
     settings = _settings(docs)
     index, _ = _open(settings)
@@ -200,7 +200,7 @@ def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None
             for status in tiers.statuses:
                 click.echo(status.line(), err=True)
             degraded = _failed_at_start(tiers.statuses, settings)
-            assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
+            assistant = Assistant(index, AssistantConfig.from_settings(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
             _, failed = await _answer_turn(assistant, question, (), escalate=escalate, mode=mode, as_json=as_json, quiet=quiet)
             return 3 if degraded or failed else 0
         finally:
@@ -291,9 +291,9 @@ def chat(docs: Path | None, escalate: str | None, quiet: bool) -> None:
     """
     import asyncio
 
-    from rag.answer.pipeline import Assistant
-    from rag.answer.prompts import Turn
-    from rag.tiers.discovery import assistant_config, open_tiers
+    from rag.answer.pipeline import Assistant, AssistantConfig
+    from rag.search.followup import Turn
+    from rag.tiers.discovery import open_tiers
 
     settings = _settings(docs)
     index, report = _open(settings)
@@ -306,7 +306,7 @@ def chat(docs: Path | None, escalate: str | None, quiet: bool) -> None:
             for status in tiers.statuses:
                 click.echo(status.line(), err=True)
             failed_any = _failed_at_start(tiers.statuses, settings)  # exit 3, as rag ask
-            assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
+            assistant = Assistant(index, AssistantConfig.from_settings(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
             click.echo(f"{report.files} files, {report.chunks} passages. Ask a question; /new starts over, /quit ends.", err=True)
             while True:
                 if interactive:
@@ -375,7 +375,7 @@ def _require_slm(tiers) -> None:
 def compare(prompt: str) -> None:
     """The workshop's model comparison: the same prompt on the SLM and LLM tiers; JSON."""
     from rag.tiers.client import Finished
-    from rag.answer.prompts import Prompt
+    from rag.tiers.prompt import Prompt
     from rag.tiers.discovery import open_tiers
 
     settings = _settings(None)
@@ -420,7 +420,7 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
 
     from rag.tiers.client import Finished, TierClient
     from rag.evaluation.qa import percentile
-    from rag.answer.prompts import Prompt
+    from rag.tiers.prompt import Prompt
     from rag.tiers.discovery import open_tiers
 
     settings = _settings(None)

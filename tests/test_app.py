@@ -383,7 +383,7 @@ async def test_uploads_are_added_and_searched_in_their_chat_only(app, runtime_en
 
 async def upload_cost_in_app(app, data: bytes) -> int:
     """What ``data`` costs in the app's upload budget (measured on an overlay of the app's index)."""
-    from rag.search.uploads import UploadBudget
+    from rag.search.budget import UploadBudget
 
     parts = await app.RUNTIME.ready()
     budget, overlay = UploadBudget(10**9), parts.index.new_overlay()
@@ -395,7 +395,7 @@ async def upload_cost_in_app(app, data: bytes) -> int:
 async def test_all_chats_share_one_upload_budget_and_an_ended_chat_gives_its_share_back(
     app, runtime_env: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rag.search.uploads import UploadBudget
+    from rag.search.budget import UploadBudget
 
     first, second = tmp_path / "first-notes.md", tmp_path / "second-notes.md"
     first.write_text(f"# First notes\n\n{FACT} " + "It was chosen in March. " * 30 + "\n", encoding="utf-8")

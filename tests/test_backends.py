@@ -20,7 +20,8 @@ from rag.tiers.backends import discover_foundry, parse_foundry_status
 from rag.tiers.embedded import EmbeddedServer, free_port
 from rag.errors import BackendUnavailable, ConfigError
 from rag.settings import load_settings
-from rag.tiers.discovery import assistant_config, open_tiers
+from rag.answer.pipeline import AssistantConfig
+from rag.tiers.discovery import open_tiers
 
 STATUS_LINE = "🟢 Model management service is running on http://127.0.0.1:51211/openai/status"
 
@@ -153,7 +154,7 @@ def test_assistant_config_from_settings(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("RAG_SHORT_ANSWER_CHARS", "123")
     monkeypatch.setenv("RAG_TOPIC_KEYWORDS", "legal, contract")
     monkeypatch.setenv("RAG_LLM_PRICE_PROMPT", "0.5")
-    config = assistant_config(load_settings())
+    config = AssistantConfig.from_settings(load_settings())
     assert config.policy.escalate == "never" and config.policy.short_chars == 123
     assert config.policy.topics == ("legal", "contract")
     assert config.llm_prices.prompt == 0.5

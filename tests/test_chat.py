@@ -18,7 +18,7 @@ from rag.web.chat import ANSWER, answer_metadata, metadata_of, source_text, turn
 from rag.documents.chunking import Chunk
 from rag.tiers.metrics import Prices, TierMetrics, TurnMetrics
 from rag.answer.pipeline import Done
-from rag.answer.prompts import Turn
+from rag.search.followup import Turn
 from rag.search.retrieval import Hit
 
 

@@ -39,7 +39,7 @@ from rag.errors import (
 )
 from rag.tiers.queue import FairQueue
 from rag.tiers.metrics import Prices, TierMetrics
-from rag.answer.prompts import Prompt
+from rag.tiers.prompt import Prompt
 from rag.documents.tokens import count_tokens
 
 SLM = "phi-4-mini-instruct-generic-cpu"

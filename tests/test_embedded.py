@@ -37,7 +37,7 @@ if importlib.util.find_spec("llama_cpp") is None:  # the server runs in a child 
 from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Exit, embedded_model_path  # noqa: E402
 from rag.tiers.supervisor import Supervisor  # noqa: E402
 from rag.tiers.client import Delta, Finished, TierClient, TierConfig, Waiting  # noqa: E402
-from rag.answer.prompts import Prompt  # noqa: E402
+from rag.tiers.prompt import Prompt  # noqa: E402
 from rag.errors import BackendUnavailable  # noqa: E402
 from rag.search.index import open_index  # noqa: E402
 from rag.answer.pipeline import Assistant, AssistantConfig, Done, TierEnd, TierStart, Token  # noqa: E402

@@ -25,7 +25,7 @@ from rag.answer.escalation import (
     unsupported_facts,
     wants_explanation,
 )
-from rag.answer.prompts import NOT_COVERED, is_refusal
+from rag.tiers.prompt import NOT_COVERED, is_refusal
 from rag.settings import Settings
 
 GOOD = "Foundry Local listens on port 5273 by default [Source 1]."

@@ -33,7 +33,7 @@ from rag.evaluation.qa import (
     retrieval_metrics,
 )
 from rag.evaluation.judge import JUDGE_INSTRUCTIONS, parse_scores
-from rag.answer.prompts import NOT_COVERED
+from rag.tiers.prompt import NOT_COVERED
 from rag.evaluation.report import markdown_summary, write_report
 from rag.settings import Settings, load_settings
 

@@ -19,7 +19,7 @@ import pytest
 
 from rag.tiers.extractive import Unit, extract_answer, short_phrase, units
 from rag.search.index import Index, open_index
-from rag.answer.prompts import NOT_COVERED
+from rag.tiers.prompt import NOT_COVERED
 from rag.search.retrieval import search
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

@@ -36,7 +36,7 @@ from rag.search.index import Index
 from rag.answer.pipeline import Assistant, AssistantConfig, Done, Escalation, Event, TierEnd, TierStart, Token
 from rag.search.retrieval import search
 from rag.settings import load_settings
-from rag.tiers.discovery import assistant_config, open_tiers
+from rag.tiers.discovery import open_tiers
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"
@@ -133,7 +133,7 @@ async def test_slm_down_at_start_up_answers_extractively_every_turn(scripted: Sc
         status = next(s for s in tiers.statuses if s.tier == "slm")
         assert tiers.slm is None and not status.ok
         assert status.line().startswith("SLM: unavailable: Nothing answers at " + url)
-        a = Assistant(small_index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note)
+        a = Assistant(small_index, AssistantConfig.from_settings(settings), tiers.slm, tiers.llm, tiers.llm_note)
         for _ in range(2):  # every turn, not only the first
             events, done = await turn(a)
             assert not any(isinstance(e, TierStart) and e.tier == "slm" for e in events)
@@ -243,7 +243,7 @@ async def test_llm_not_serving_the_model_at_start_up_skips_escalation_with_the_r
     try:
         assert tiers.slm is not None and tiers.llm is None
         assert "does not serve 'gpt-oss-20b'" in tiers.llm_note and "gpt-oss-120b" in tiers.llm_note
-        a = Assistant(small_index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note)
+        a = Assistant(small_index, AssistantConfig.from_settings(settings), tiers.slm, tiers.llm, tiers.llm_note)
         scripted.enqueue(SLM, Script(["5273"]))
         events, done = await turn(a)
         escalation = next(e for e in events if isinstance(e, Escalation))

@@ -18,7 +18,7 @@ from rag.cli import cli
 from rag.search.followup import SOFT, cue, resolve
 from rag.search.index import open_index
 from rag.answer.pipeline import Assistant, AssistantConfig, Done
-from rag.answer.prompts import Turn
+from rag.search.followup import Turn
 from rag.search.retrieval import search
 
 # --- the resolver's cues, one kind at a time

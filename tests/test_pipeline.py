@@ -26,7 +26,8 @@ from rag.search.index import Index
 from rag.tiers.metrics import Prices, SessionStats
 from rag.web.charts import metrics_table
 from rag.answer.pipeline import CUT_MARK, Assistant, AssistantConfig, Done, Escalation, Event, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
-from rag.answer.prompts import NOT_COVERED, Turn
+from rag.tiers.prompt import NOT_COVERED
+from rag.search.followup import Turn
 from rag.tiers.queue import FairQueue
 
 SLM = "phi-4-mini-instruct-generic-cpu"

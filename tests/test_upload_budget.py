@@ -1,4 +1,4 @@
-"""The process's budget for uploaded documents (``rag.search.uploads``), through ``Overlay.add_bytes`` as the app calls it.
+"""The process's budget for uploaded documents (``rag.search.budget``), through ``Overlay.add_bytes`` as the app calls it.
 
 Several overlays (chats) share one ``UploadBudget``: an upload that does not fit
 is refused with a message that says how full the budget is, how much of it this
@@ -19,7 +19,8 @@ from rag.errors import ConfigError, LoadError
 from rag.search.index import Index
 from rag.search.retrieval import search
 from rag.settings import load_settings
-from rag.search.uploads import MB, UploadBudget, UploadRules, UploadsFull, add_upload, upload_cost
+from rag.search.budget import MB, UploadBudget, UploadsFull, upload_cost
+from rag.web.uploads import UploadRules, add_upload
 
 
 def body(n: int, words: int = 40) -> bytes:

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.search.analysis import Analyzer, fold, fold_accents, is_stopword, words
-from rag.answer.prompts import CITATION_RE
+from rag.tiers.prompt import CITATION_RE
 from rag.search.stopwords import STOPWORDS
 
 __all__ = ["Outcome", "Policy", "Support", "assess", "decide", "support", "unsupported_facts"]

@@ -47,9 +47,12 @@ from rag.answer.escalation import Policy, assess, decide, support
 from rag.tiers.extractive import extract_answer
 from rag.search.index import Index, Overlay
 from rag.tiers.metrics import Prices, TierMetrics, TurnMetrics
-from rag.answer.prompts import Turn, build_prompt, is_refusal, refine_prompt
+from rag.search.followup import Turn
+from rag.answer.prompts import build_prompt, refine_prompt
+from rag.tiers.prompt import is_refusal
 from rag.search.retrieval import Hit, SearchResult, resolve_followup, search
 from rag.documents.tokens import count_tokens
+from rag.settings import Settings
 
 __all__ = [
     "Assistant",
@@ -190,6 +193,21 @@ class AssistantConfig:
     mode: str = "refine"
     history_tokens: int = 600
     llm_prices: Prices = field(default_factory=Prices)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AssistantConfig:
+        """The answering part of ``settings``: top-k, sources for the SLM, language, coverage, the escalation
+        policy and mode, the history budget, the LLM's prices."""
+        return cls(
+            top_k=settings.top_k,
+            slm_sources=settings.slm_sources,
+            language=settings.language,
+            min_coverage=settings.min_coverage,
+            policy=Policy(settings.escalate, settings.short_answer_chars, settings.min_support, tuple(settings.topic_keywords)),
+            mode=settings.escalation_mode,
+            history_tokens=settings.history_tokens,
+            llm_prices=Prices(settings.llm_price_prompt, settings.llm_price_completion),
+        )
 
 
 class Assistant:

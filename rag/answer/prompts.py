@@ -19,18 +19,14 @@ after the context (``history``, already cut to the token budget by the caller).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.search.followup import Turn
 from rag.search.retrieval import Hit
+from rag.tiers.prompt import CITATION_RE, NOT_COVERED, Prompt
 
-__all__ = ["CITATION_RE", "NOT_COVERED", "Prompt", "Turn", "build_prompt", "format_sources", "is_refusal", "refine_prompt"]
-
-NOT_COVERED = {
-    "en": "The documents don't cover this.",
-    "tr": "Belgeler bu konuyu kapsamıyor.",
-}
+__all__ = ["build_prompt", "format_sources", "refine_prompt"]
 
 _INSTRUCTIONS = {
     "en": (
@@ -60,9 +56,6 @@ _REFINE = {
     ),
 }
 
-# How an answer cites a passage: "[Source 1]", "Source 2", "[Sources 1, 3]", "Source 1 ve 2".
-CITATION_RE = re.compile(r"\[?\bSources?\s+\d+(?:\s*(?:,|and|ve)\s*\d+)*\]?", re.IGNORECASE)
-
 _ONE_SHOT = {
     "en": (
         "Context: The lighthouse museum opens at ten in the morning. Visitors may borrow binoculars at the "
@@ -73,30 +66,6 @@ _ONE_SHOT = {
         "Question: Deniz feneri müzesi ne zaman açılır?\nAnswer: Sabah onda.\n\n"
     ),
 }
-
-_REFUSAL_RE = re.compile(
-    r"(don'?t|do not|does not|doesn'?t) (cover|contain|mention|say)|not (covered|mentioned|provided|in the (sources|documents))"
-    r"|no information|cannot (answer|find)|can'?t (answer|find)|could( not|n'?t) (answer|find)|i don'?t know|unable to (answer|find)"
-    r"|kapsamıyor|kapsamamaktadır|bilgi (yok|bulunmuyor|içermiyor|bulamadım)|yanıtlayamam|bilmiyorum|bulunmamaktadır",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class Turn:
-    question: str
-    answer: str
-
-
-@dataclass(frozen=True)
-class Prompt:
-    messages: list[dict[str, str]]  # chat profile
-    text: str  # completion profile
-    stop: list[str]
-    # The one-shot profile asks for a short factual phrase ("5273."); a base model
-    # that goes on past that is rambling, so its answer budget is capped.
-    completion_max_tokens: int = 48
-
 
 def format_sources(hits: Sequence[Hit], max_chars: int = 2400) -> str:
     """``Source N (file › heading):`` blocks, each passage cut to ``max_chars``."""
@@ -139,8 +108,3 @@ def refine_prompt(base: Prompt, draft: str, lang: str) -> Prompt:
     messages = [dict(m) for m in base.messages]
     messages[-1]["content"] += "\n\n" + _REFINE[lang].format(draft=draft.strip() or "(empty)")
     return Prompt(messages, base.text, base.stop, base.completion_max_tokens)
-
-
-def is_refusal(answer: str) -> bool:
-    """Does the answer say the sources do not cover the question?"""
-    return bool(_REFUSAL_RE.search(answer))

@@ -30,6 +30,7 @@ from itertools import accumulate
 
 from rag.documents.formats.canonical import closes_fence, fence_marker, is_delimiter_row, match_heading
 from rag.documents.loading import Document
+from rag.settings import default
 
 __all__ = ["Chunk", "ChunkConfig", "chunk_document", "split_sections"]
 
@@ -39,8 +40,8 @@ TRAIL_SEPARATOR = " › "
 
 @dataclass(frozen=True)
 class ChunkConfig:
-    target: int = 300  # tokens per chunk, at most, heading line and repeated table header included
-    overlap: int = 30  # tokens carried into the next chunk of the same section
+    target: int = default("chunk_tokens")  # tokens per chunk, at most, heading line and repeated table header included
+    overlap: int = default("chunk_overlap")  # tokens carried into the next chunk of the same section
 
 
 @dataclass(frozen=True, slots=True)

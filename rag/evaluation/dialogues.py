@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rag.errors import ConfigError
 from rag.evaluation.qa import QAItem, has_phrase
-from rag.answer.prompts import Turn
+from rag.search.followup import Turn
 from rag.search.retrieval import SearchResult
 
 __all__ = ["MODES", "Dialogue", "DialogueTurn", "load_dialogues", "score_dialogues", "topic_switches"]

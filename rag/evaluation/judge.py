@@ -14,7 +14,8 @@ import re
 from collections.abc import Sequence
 
 from rag.tiers.client import Finished, TierClient
-from rag.answer.prompts import Prompt, format_sources
+from rag.tiers.prompt import Prompt
+from rag.answer.prompts import format_sources
 from rag.search.retrieval import Hit
 
 __all__ = ["JUDGE_INSTRUCTIONS", "judge_answer", "parse_scores"]

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from rag.answer.escalation import support
 from rag.evaluation.qa import AnswerRow, QAItem, RetrievalRow, answer_metrics, best_threshold, has_phrase, is_correct, retrieval_metrics
-from rag.search.index import Index, open_index
+from rag.search.index import Index, IndexConfig, open_index
 from rag.evaluation.judge import judge_answer
-from rag.answer.pipeline import Assistant, Done
-from rag.answer.prompts import NOT_COVERED, is_refusal
+from rag.answer.pipeline import Assistant, AssistantConfig, Done
+from rag.tiers.prompt import NOT_COVERED, is_refusal
 from rag.search.retrieval import search
 from rag.settings import Settings
-from rag.tiers.discovery import Tiers, assistant_config, open_tiers
+from rag.tiers.discovery import Tiers, open_tiers
 
 __all__ = ["docs_for", "run_eval"]
 
@@ -60,7 +60,7 @@ async def run_eval(
     def index_for(lang: str) -> Index:
         folder = docs_for(docs, lang)
         if folder not in indexes:
-            indexes[folder], _ = open_index(folder, settings.cache_dir, settings.index_config())
+            indexes[folder], _ = open_index(folder, settings.cache_dir, IndexConfig.from_settings(settings))
         return indexes[folder]
 
     retrieval_rows: list[RetrievalRow] = []
@@ -88,7 +88,7 @@ async def run_eval(
                 notes.append(f"rubric skipped: no judge is reachable ({tiers.llm_note or 'set RAG_LLM_BASE_URL'})")
             for n, item in enumerate(qa, 1):
                 index = index_for(item.lang)
-                assistant = Assistant(index, assistant_config(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
+                assistant = Assistant(index, AssistantConfig.from_settings(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
                 done: Done | None = None
                 async for event in assistant.ask(item.question, temperature=0.0):
                     if isinstance(event, Done):

@@ -40,13 +40,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from rag.settings import default
+
 __all__ = ["BM25Params", "Segment", "Stats", "lucene_idf", "score_segments", "top_k"]
 
 
 @dataclass(frozen=True)
 class BM25Params:
-    k1: float = 1.5  # term-frequency saturation (bm25s's default)
-    b: float = 0.75  # length normalization
+    k1: float = default("bm25_k1")  # term-frequency saturation (bm25s's default)
+    b: float = default("bm25_b")  # length normalization
 
 
 @dataclass

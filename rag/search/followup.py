@@ -49,13 +49,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from rag.search.analysis import ALL_QUESTION_WORDS, ALL_STOPWORDS, detect_language, fold, words
 from rag.search.confidence import name_like_words
-
-if TYPE_CHECKING:  # rag.answer.prompts imports rag.search.retrieval, which imports this module
-    from rag.answer.prompts import Turn
 
 __all__ = [
     "ANSWER_WEIGHT",
@@ -65,6 +61,7 @@ __all__ = [
     "SOFT",
     "Carry",
     "Followup",
+    "Turn",
     "cue",
     "resolve",
 ]
@@ -139,6 +136,14 @@ _ELLIPSIS_LENGTH = 3
 # dev_qa.jsonl, each complete on its own, have 6 to 21, most of them over 8.)
 _SELF_CONTAINED_WORDS = 8
 _NOT_OWN = ALL_STOPWORDS | ALL_QUESTION_WORDS
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier turn of a conversation, as the chat layer kept it: the question asked and the answer shown."""
+
+    question: str
+    answer: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,9 +29,10 @@ from rag.search.bm25 import BM25Params, Segment, Stats
 from rag.search.cache import CACHE_VERSION, CachedIndex, FileRecord, cache_folder, read_cache, write_cache
 from rag.documents.chunking import Chunk, ChunkConfig, chunk_document
 from rag.errors import DocsError, LoadError
+from rag.settings import Settings
 from rag.documents.loading import DEFAULT_MAX_BYTES, LOADER_VERSION, SUPPORTED_SUFFIXES, Document, Skipped, iter_files, load_bytes, load_file, upload_name
 from rag.documents.tokens import count_tokens
-from rag.search.uploads import UploadBudget, upload_cost
+from rag.search.budget import UploadBudget, upload_cost
 
 __all__ = ["Added", "Index", "IndexConfig", "IndexReport", "Overlay", "OverlayView", "analyze_chunk_terms", "open_index"]
 
@@ -46,6 +47,17 @@ class IndexConfig:
     bm25: BM25Params = BM25Params()
     language: str = "auto"  # "auto", or a fixed language code for every document
     max_bytes: int = DEFAULT_MAX_BYTES
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IndexConfig:
+        """The index's part of ``settings``: chunk size and overlap (at most half a chunk), BM25 k1 and b, language,
+        the largest file read (``RAG_MAX_FILE_MB``)."""
+        return cls(
+            chunk=ChunkConfig(target=settings.chunk_tokens, overlap=min(settings.chunk_overlap, settings.chunk_tokens // 2)),
+            bm25=BM25Params(k1=settings.bm25_k1, b=settings.bm25_b),
+            language=settings.language,
+            max_bytes=int(settings.max_file_mb * 1024 * 1024),
+        )
 
     def fingerprint(self) -> str:
         return f"v{CACHE_VERSION}.a{ANALYZER_VERSION}.l{LOADER_VERSION}.{self.chunk}.{self.language}"
@@ -251,7 +263,7 @@ class Overlay:
     ``add`` builds a new overlay segment and swaps it in whole, so a search that
     runs at the same time sees either the old or the new overlay, never half.
 
-    An upload added with a ``budget`` (``rag.search.uploads``) holds its cost there until it
+    An upload added with a ``budget`` (``rag.search.budget``) holds its cost there until it
     is removed, the overlay is cleared (the chat ended) or the overlay is collected.
     """
 

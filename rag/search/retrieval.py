@@ -39,12 +39,12 @@ from rag.search.followup import MAX_DEPTH, Carry, Followup, resolve
 from rag.search.index import LANG_CODES, Index, Overlay
 from rag.documents.normalize import normalize_text
 from rag.search.rerank import rerank
+from rag.settings import default
 
 __all__ = ["DEFAULT_MIN_COVERAGE", "Confidence", "Hit", "SearchResult", "resolve_followup", "search"]
 
-# Calibrated on ../shared/eval/dev_qa.jsonl and both peer sets (README, "Retrieval quality"):
-# the lowest coverage of an answerable question there is 0.30.
-DEFAULT_MIN_COVERAGE = 0.25
+# RAG_MIN_COVERAGE's default (rag.settings: how it was calibrated)
+DEFAULT_MIN_COVERAGE: float = default("min_coverage")
 _DUPLICATE_CONTAINMENT = 0.8
 # A match through another language's analysis of the question (an English question's words
 # cut to Turkish prefixes, say) is less certain than one in the question's own language:

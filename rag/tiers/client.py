@@ -58,11 +58,10 @@ from openai import AsyncOpenAI
 
 from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ReasoningBudgetExhausted, TruncatedStream
 from rag.tiers.metrics import Prices, TierMetrics
-from rag.answer.prompts import Prompt
+from rag.tiers.prompt import Prompt
 from rag.tiers.queue import FairQueue, Ticket
 from rag.tiers.reasoning import ANSWER, REASONING, ReasoningParser, split_message
 from rag.documents.tokens import count_tokens
-from rag.tiers.models import model_key, resolve_model  # re-exported: they were defined here
 
 __all__ = [
     "REASONING_EFFORTS",
@@ -75,8 +74,6 @@ __all__ = [
     "TierConfig",
     "Waiting",
     "classify",
-    "model_key",
-    "resolve_model",
 ]
 
 REASONING_EFFORTS = ("low", "medium", "high")

@@ -23,13 +23,11 @@ from rag.tiers.supervisor import Supervisor
 from rag.tiers.client import TierClient, TierConfig
 from rag.tiers.models import resolve_model
 from rag.errors import BackendError, ConfigError
-from rag.answer.escalation import Policy
 from rag.tiers.metrics import Prices
-from rag.answer.pipeline import AssistantConfig
 from rag.tiers.queue import FairQueue
 from rag.settings import Settings
 
-__all__ = ["TierStatus", "Tiers", "assistant_config", "open_tiers"]
+__all__ = ["TierStatus", "Tiers", "open_tiers"]
 
 
 @dataclass
@@ -86,19 +84,6 @@ class Tiers:
             await asyncio.to_thread(self.embedded.stop)
             self.embedded = None
             self.supervisor = None
-
-
-def assistant_config(settings: Settings) -> AssistantConfig:
-    return AssistantConfig(
-        top_k=settings.top_k,
-        slm_sources=settings.slm_sources,
-        language=settings.language,
-        min_coverage=settings.min_coverage,
-        policy=Policy(settings.escalate, settings.short_answer_chars, settings.min_support, tuple(settings.topic_keywords)),
-        mode=settings.escalation_mode,
-        history_tokens=settings.history_tokens,
-        llm_prices=Prices(settings.llm_price_prompt, settings.llm_price_completion),
-    )
 
 
 async def open_tiers(settings: Settings, start_embedded: bool = True, owner: str | None = None) -> Tiers:

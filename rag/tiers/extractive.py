@@ -38,7 +38,7 @@ from rag.search.followup import QUESTION_WEIGHT
 from rag.search.analysis import Analyzer
 from rag.search.bm25 import Stats
 from rag.documents.formats.canonical import closes_fence, is_delimiter_row, match_heading
-from rag.answer.prompts import CITATION_RE, NOT_COVERED, is_refusal
+from rag.tiers.prompt import CITATION_RE, NOT_COVERED, is_refusal
 from rag.search.retrieval import Hit
 
 __all__ = ["Extract", "Unit", "extract_answer", "short_phrase", "units"]

@@ -48,9 +48,10 @@ from rag.errors import LoadError
 from rag.web.history import UploadStore
 from rag.search.index import Index, Overlay
 from rag.tiers.metrics import Prices, TierMetrics, TurnMetrics
-from rag.answer.prompts import Turn
-from rag.search.uploads import UploadBudget, UploadRules
-from rag.search.uploads import add_upload as rag_add_upload
+from rag.search.followup import Turn
+from rag.search.budget import UploadBudget
+from rag.web.uploads import UploadRules
+from rag.web.uploads import add_upload as rag_add_upload
 
 if TYPE_CHECKING:
     from rag.answer.pipeline import Done

@@ -55,7 +55,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from rag.tiers.client import Delta, Finished, TierClient, Waiting
 from rag.errors import RagError, TruncatedStream
 from rag.tiers.metrics import TierMetrics
-from rag.answer.prompts import Prompt, build_prompt
+from rag.tiers.prompt import Prompt
+from rag.answer.prompts import build_prompt
 from rag.search.retrieval import Hit, search
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from rag.errors import RagError
-from rag.search.index import Index, IndexReport, open_index
+from rag.search.index import Index, IndexConfig, IndexReport, open_index
 from rag.settings import Settings
 from rag.tiers.discovery import Tiers, open_tiers
 
@@ -107,7 +107,7 @@ class Runtime:
         self.builds += 1
         settings = self.settings
         try:
-            index, report = await asyncio.to_thread(open_index, settings.docs_dir, settings.cache_dir, settings.index_config())
+            index, report = await asyncio.to_thread(open_index, settings.docs_dir, settings.cache_dir, IndexConfig.from_settings(settings))
             tiers = await self._open_tiers(settings, owner=self.owner)
         except RagError as err:
             self._failed = (err, self._clock())

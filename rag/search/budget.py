@@ -17,27 +17,20 @@ becomes searchable and refuses it with ``UploadsFull`` when it does not fit;
 the overlay's garbage collection give the cost back. Thread-safe: uploads are
 parsed and added in worker threads, several chats at once.
 
-``add_upload`` is the whole rule for one file a user drops into a chat: its
-format, its size (before it is read), the chat's document limit (the same file
-again still gets through, as a duplicate that adds nothing), then the budget.
+The rule for one file a user drops into a chat (format, size, the chat's
+document limit, then this budget) is ``rag.web.uploads.add_upload``.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rag.documents.chunking import Chunk
 from rag.errors import LoadError
-from rag.documents.loading import DEFAULT_MAX_BYTES, MB, SUPPORTED_SUFFIXES, too_large
+from rag.documents.loading import MB
 
-if TYPE_CHECKING:
-    from rag.search.index import Added, Overlay
-
-__all__ = ["MB", "UploadBudget", "UploadRules", "UploadsFull", "add_upload", "upload_cost"]
+__all__ = ["MB", "UploadBudget", "UploadsFull", "upload_cost"]
 
 
 def upload_cost(chunks: Iterable[Chunk], terms: Iterable[str]) -> int:
@@ -110,32 +103,3 @@ class UploadBudget:
             held = self._held.pop(owner, 0)
             self._used -= held
             return held
-
-
-@dataclass(frozen=True)
-class UploadRules:
-    """What one chat may add: ``max_bytes`` per file (``RAG_MAX_FILE_MB``), ``per_chat`` documents."""
-
-    max_bytes: int = DEFAULT_MAX_BYTES
-    per_chat: int = 50
-
-
-def add_upload(overlay: Overlay, name: str, source: Path | bytes, count: int, rules: UploadRules, budget: UploadBudget | None = None) -> Added:
-    """Add one upload to a chat's ``overlay``; blocking (reading and parsing: call it in a worker thread).
-
-    ``source``: the file (its size is checked before it is read: Chainlit deletes it later) or its bytes.
-    ``count``: documents the chat already has; at ``rules.per_chat`` only bytes already in the chat get
-    through, as a duplicate that adds nothing. Returns ``Added`` (``duplicate``, ``renamed``, its chunks).
-    Raises ``LoadError`` (``UploadsFull`` when ``budget`` has no room) whose ``reason`` says what to do;
-    ``OSError`` when the file cannot be read.
-    """
-    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise LoadError(f"only {', '.join(sorted(SUPPORTED_SUFFIXES))} files can be added")
-    if isinstance(source, Path):
-        size = source.stat().st_size
-        if size > rules.max_bytes:
-            raise LoadError(too_large(size, rules.max_bytes))
-        source = source.read_bytes()
-    if count >= rules.per_chat and overlay.source_of(source) is None:
-        raise LoadError(f"this chat already has {count} documents (the limit). Start a new chat for more.")
-    return overlay.add_bytes(name, source, budget)  # parsed within the index's own RAG_MAX_FILE_MB
