@@ -157,7 +157,7 @@ def _default(field: typing.Any) -> str:
         try:
             with _linux_home():
                 value = field.default_factory()
-        except Exception:  # noqa: BLE001 - a factory that needs more context is named, not called
+        except Exception:  # a factory that needs more context is named, not called
             return f"*computed by* `{getattr(field.default_factory, '__name__', 'a factory')}()`"
     else:
         value = field.default
