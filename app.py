@@ -291,7 +291,7 @@ async def answer(question: str, settings: Settings, index: Index, tiers: Tiers, 
         top_k=int(values.get("top_k", config.top_k)),
         policy=dataclasses.replace(config.policy, short_chars=int(values.get("short_chars", config.policy.short_chars))),
     )
-    assistant = Assistant(index, config, tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
+    assistant = Assistant.from_tiers(index, config, tiers)
     history = rag_chat.history()  # the turns still in Chainlit's chat context (an edit drops the later ones)
     show_draft = bool(values.get("show_draft", True))
     effort = values.get("reasoning_effort")

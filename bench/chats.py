@@ -85,7 +85,7 @@ async def run(chats: int) -> dict:
     try:
         if tiers.embedded is None or tiers.slm is None:
             raise SystemExit(f"error: the embedded server did not start: {'; '.join(tiers.lines())}")
-        assistant = Assistant(index, AssistantConfig.from_settings(settings), tiers.slm, None, tiers.llm_note, tiers.supervisor)
+        assistant = Assistant.from_tiers(index, AssistantConfig.from_settings(settings), tiers, llm=False)
         start = asyncio.Event()
         tasks = [asyncio.create_task(one_chat(assistant, QUESTIONS[n % len(QUESTIONS)], start)) for n in range(chats)]
         await asyncio.sleep(0.1)

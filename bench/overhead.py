@@ -27,6 +27,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from rag.tiers.server import ServerTier
 from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
 from rag.tiers.client import TierClient, TierConfig
 from rag.answer.escalation import Policy
@@ -88,9 +89,9 @@ async def main_async(args: argparse.Namespace) -> dict:
     path = embedded_model_path(model.key, settings.cache_dir)
     index, _ = open_index(ROOT / "corpus", settings.cache_dir, IndexConfig.from_settings(settings))
     with EmbeddedServer(path, model.alias) as server:
-        config = TierConfig("slm", server.base_url, model.alias, max_tokens=args.max_tokens, profile=model.profile, timeout=120)
+        config = TierConfig(tier="slm", base_url=server.base_url, model=model.alias, max_tokens=args.max_tokens, profile=model.profile, timeout=120)
         client = TierClient(config)
-        assistant = Assistant(index, AssistantConfig(top_k=settings.top_k, slm_sources=settings.slm_sources, policy=Policy("never")), client, None)
+        assistant = Assistant(index, AssistantConfig(top_k=settings.top_k, slm_sources=settings.slm_sources, policy=Policy("never")), ServerTier(client), None)
         result = search(index, args.question, settings.top_k)
         prompt = build_prompt(args.question, result.hits[: settings.slm_sources], result.lang)
         http = httpx.AsyncClient(timeout=120)

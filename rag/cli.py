@@ -200,7 +200,7 @@ def ask(question: str, docs: Path | None, escalate: str | None, mode: str | None
             for status in tiers.statuses:
                 click.echo(status.line(), err=True)
             degraded = _failed_at_start(tiers.statuses, settings)
-            assistant = Assistant(index, AssistantConfig.from_settings(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
+            assistant = Assistant.from_tiers(index, AssistantConfig.from_settings(settings), tiers)
             _, failed = await _answer_turn(assistant, question, (), escalate=escalate, mode=mode, as_json=as_json, quiet=quiet)
             return 3 if degraded or failed else 0
         finally:
@@ -306,7 +306,7 @@ def chat(docs: Path | None, escalate: str | None, quiet: bool) -> None:
             for status in tiers.statuses:
                 click.echo(status.line(), err=True)
             failed_any = _failed_at_start(tiers.statuses, settings)  # exit 3, as rag ask
-            assistant = Assistant(index, AssistantConfig.from_settings(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
+            assistant = Assistant.from_tiers(index, AssistantConfig.from_settings(settings), tiers)
             click.echo(f"{report.files} files, {report.chunks} passages. Ask a question; /new starts over, /quit ends.", err=True)
             while True:
                 if interactive:
@@ -366,15 +366,14 @@ def _require_slm(tiers) -> None:
     if tiers.slm is None:
         from rag.errors import BackendUnavailable
 
-        note = next((s.note for s in tiers.statuses if s.tier == "slm"), "no SLM tier")
-        raise BackendUnavailable(note)
+        raise BackendUnavailable(tiers.status("slm").note)
 
 
 @cli.command()
 @click.option("--prompt", envvar="COMPARE_PROMPT", default="Explain in two sentences what an edge AI model is.", show_default=True, help="Prompt sent to both tiers (env COMPARE_PROMPT).")
 def compare(prompt: str) -> None:
     """The workshop's model comparison: the same prompt on the SLM and LLM tiers; JSON."""
-    from rag.tiers.client import Finished
+    from rag.tiers.base import Finished
     from rag.tiers.prompt import Prompt
     from rag.tiers.discovery import open_tiers
 
@@ -389,7 +388,7 @@ def compare(prompt: str) -> None:
                 if client is None:
                     rows.append({"tier": "llm", "available": False, "note": tiers.llm_note})
                     continue
-                p = Prompt([{"role": "user", "content": prompt}], f"Question: {prompt}\nAnswer:", ["\n\n"])
+                p = Prompt(messages=[{"role": "user", "content": prompt}], text=f"Question: {prompt}\nAnswer:", stop=["\n\n"])
                 finished = None
                 async for event in client.stream(p):
                     if isinstance(event, Finished):
@@ -418,7 +417,9 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
     """The workshop's benchmark: a warm-up, then ROUNDS per model; p50/p95 latency, TTFT, first answer token, answer tok/s."""
     import statistics
 
-    from rag.tiers.client import Finished, TierClient
+    from rag.tiers.base import Finished
+
+    from rag.tiers.client import TierClient
     from rag.evaluation.qa import percentile
     from rag.tiers.prompt import Prompt
     from rag.tiers.discovery import open_tiers
@@ -434,7 +435,7 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
             rows = []
             for name in names:
                 client = TierClient(dataclasses.replace(base, model=name))
-                p = Prompt([{"role": "user", "content": prompt}], f"Question: {prompt}\nAnswer:", ["\n\n"])
+                p = Prompt(messages=[{"role": "user", "content": prompt}], text=f"Question: {prompt}\nAnswer:", stop=["\n\n"])
                 samples = []
                 try:
                     for i in range(rounds + 1):  # round 0 warms the model up

@@ -901,7 +901,7 @@ async def test_a_chat_queued_for_the_model_is_told_its_place_until_the_model_sta
     await start_chat(app, session_id="queue-a")
     await start_chat(app, session_id="queue-b")
     parts = await app.RUNTIME.ready()
-    parts.tiers.slm.queue = FairQueue()  # what rag.tiers.discovery gives the embedded server's client
+    parts.tiers.slm.client.queue = FairQueue()  # what rag.tiers.discovery gives the embedded server's client
     runtime_env.enqueue(SLM, Script(GROUNDED_OLLAMA, chunk_delay=0.2), Script(GROUNDED_OLLAMA))
 
     async def second():

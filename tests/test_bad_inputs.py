@@ -29,6 +29,7 @@ from tests.conftest import SMALL_DOCS
 from tests.support.scripted_server import Script, ScriptedServer
 from tests.test_loading import blank_pdf
 
+from tests.support.tiers import served
 from rag.tiers.client import TierClient, TierConfig
 from rag.errors import LoadError
 from rag.answer.escalation import Policy
@@ -95,7 +96,7 @@ async def make_client(scripted: ScriptedServer) -> AsyncIterator[Callable[..., T
     made: list[TierClient] = []
 
     def make(tier: str = "slm", **kw) -> TierClient:
-        client = TierClient(TierConfig(tier, scripted.base_url, SLM if tier == "slm" else LLM, timeout=5.0, **kw))
+        client = TierClient(TierConfig(tier=tier, base_url=scripted.base_url, model=SLM if tier == "slm" else LLM, timeout=5.0, **kw))
         made.append(client)
         return client
 
@@ -111,7 +112,7 @@ async def ask(a: Assistant, question: str, **kw) -> tuple[list[Event], Done]:
 
 
 def assistant(index: Index, slm: TierClient | None, llm: TierClient | None = None) -> Assistant:
-    return Assistant(index, AssistantConfig(policy=Policy(short_chars=20)), slm, llm)
+    return Assistant(index, AssistantConfig(policy=Policy(short_chars=20)), served(slm), served(llm))
 
 
 # ---------------------------------------------------------------- broken files

@@ -32,7 +32,9 @@ import pytest
 from tests.support.helpers import free_port
 from tests.support.scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
-from rag.tiers.client import USE_CONFIG, Delta, Finished, TierClient, TierConfig, Waiting
+from rag.tiers.client import USE_CONFIG, TierClient, TierConfig
+
+from rag.tiers.base import Delta, Finished, Waiting
 from rag.tiers.models import model_key, resolve_model
 from rag.errors import (
     BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed, ReasoningBudgetExhausted, TruncatedStream,
@@ -44,14 +46,14 @@ from rag.documents.tokens import count_tokens
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 PROMPT = Prompt(
-    [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What port does Foundry Local use?"}],
-    "Question: What port does Foundry Local use?\nAnswer:",
-    ["\n"],
+    messages=[{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "What port does Foundry Local use?"}],
+    text="Question: What port does Foundry Local use?\nAnswer:",
+    stop=["\n"],
 )
 
 
 def config(base_url: str, **kw) -> TierConfig:
-    return TierConfig(kw.pop("tier", "slm"), base_url, kw.pop("model", SLM), **kw)
+    return TierConfig(tier=kw.pop("tier", "slm"), base_url=base_url, model=kw.pop("model", SLM), **kw)
 
 
 async def collect(cfg: TierConfig, prompt: Prompt = PROMPT) -> tuple[list[Delta | Finished], float]:
@@ -280,7 +282,7 @@ async def test_a_stream_stopped_while_it_waits_leaves_the_queue(scripted: Script
         running = client.stream(PROMPT)
         assert isinstance(await anext(running), Delta)  # the first request holds the slot
         waiting = client.stream(PROMPT)
-        assert await anext(waiting) == Waiting(1)
+        assert await anext(waiting) == Waiting(ahead=1)
         await waiting.aclose()  # the chat was stopped while queued
         assert client.queue.waiting == 0 and len(scripted.requests) == 1  # never sent
         rest = [e async for e in running]
@@ -419,7 +421,7 @@ def _broken_split(content, reasoning=None):
 
 @pytest.mark.asyncio
 async def test_a_prompt_that_cannot_be_serialized_raises_out_of_stream_and_nothing_is_sent(scripted: ScriptedServer) -> None:
-    prompt = Prompt([{"role": "user", "content": Unserializable()}], "q", [])  # type: ignore[dict-item]
+    prompt = Prompt(messages=[{"role": "user", "content": Unserializable()}], text="q", stop=[])  # type: ignore[dict-item]
     client = TierClient(config(scripted.base_url))
     try:
         with pytest.raises(TypeError, match="not JSON serializable"):

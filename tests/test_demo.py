@@ -30,7 +30,10 @@ from fastapi.responses import PlainTextResponse
 from tests.support.helpers import free_port
 from tests.support.scripted_server import Script, ScriptedServer, reasoning_script
 
-from rag.tiers.client import Delta, Finished, TierClient, TierConfig, Waiting
+from tests.support.tiers import served
+from rag.tiers.base import Delta, Finished, Waiting
+
+from rag.tiers.client import TierClient, TierConfig
 from rag.web.demo import COMPARE_PROMPT, KEEPALIVE, ROUTE_PREFIX, WireEvent, demo_prompt, demo_router, encode, metrics_data, mount, plotly_js, wire_event
 from rag.errors import BackendUnavailable, ConfigError, TruncatedStream
 from rag.search.index import Index, IndexReport
@@ -40,7 +43,8 @@ from rag.tiers.queue import FairQueue
 from rag.search.retrieval import search
 from rag.web.runtime import Parts
 from rag.settings import load_settings
-from rag.tiers.discovery import Tiers, TierStatus
+from rag.tiers.discovery import Tiers
+from rag.tiers.base import TierStatus
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"
@@ -51,8 +55,8 @@ SECRET = "sk-demo-secret-4242"
 
 
 def test_a_delta_becomes_a_delta_event_of_its_tier_and_kind() -> None:
-    assert wire_event("llm", Delta("Port ", "answer")) == WireEvent("delta", {"tier": "llm", "kind": "answer", "text": "Port "})
-    assert wire_event("slm", Delta("The user asks", "reasoning")).data == {"tier": "slm", "kind": "reasoning", "text": "The user asks"}
+    assert wire_event("llm", Delta(text="Port ", kind="answer")) == WireEvent("delta", {"tier": "llm", "kind": "answer", "text": "Port "})
+    assert wire_event("slm", Delta(text="The user asks", kind="reasoning")).data == {"tier": "slm", "kind": "reasoning", "text": "The user asks"}
 
 
 def test_finished_becomes_tier_end_with_the_clean_answer_the_thinking_and_the_metrics() -> None:
@@ -60,7 +64,7 @@ def test_finished_becomes_tier_end_with_the_clean_answer_the_thinking_and_the_me
         tier="llm", model=LLM, ttft_ms=12.34, ttfa_ms=80.06, thinking_ms=67.7, generation_ms=400.0, total_ms=512.25,
         prompt_tokens=42, completion_tokens=30, reasoning_tokens=10,
     )
-    event = wire_event("llm", Finished("Port 11434.", metrics, None, "stop", "The user asks.", "a note"), prep_ms=3.456)
+    event = wire_event("llm", Finished(text="Port 11434.", metrics=metrics, error=None, finish_reason="stop", reasoning="The user asks.", note="a note"), prep_ms=3.456)
     assert event.name == "tier_end"
     data = event.data
     assert (data["tier"], data["model"], data["answer"], data["reasoning"], data["error"], data["note"], data["finish_reason"]) == (
@@ -76,7 +80,7 @@ def test_finished_becomes_tier_end_with_the_clean_answer_the_thinking_and_the_me
 def test_a_failed_tier_ends_with_its_error_in_words_and_estimated_counts_are_marked() -> None:
     metrics = TierMetrics(tier="llm", model=LLM, total_ms=5.0, estimated=True, prompt_tokens=9)
     error = BackendUnavailable("Nothing answers at http://127.0.0.1:9/v1: start the LLM server there (set RAG_LLM_BASE_URL).", "llm", "http://127.0.0.1:9/v1")
-    data = wire_event("llm", Finished("", metrics, error)).data
+    data = wire_event("llm", Finished(text="", metrics=metrics, error=error)).data
     assert data["error"] == str(error)
     assert data["metrics"]["estimated"] is True
     assert data["metrics"]["ttft_ms"] is None and data["metrics"]["tokens_per_s"] is None
@@ -84,13 +88,13 @@ def test_a_failed_tier_ends_with_its_error_in_words_and_estimated_counts_are_mar
 
 def test_a_cut_stream_ends_as_truncated_and_a_queued_one_says_how_many_are_ahead() -> None:
     cut = TruncatedStream("the SLM tier at http://127.0.0.1:9/v1 ended its stream before the model finished (no finish_reason): the answer is cut; ask again.")
-    data = wire_event("slm", Finished("Edge AI runs", TierMetrics(tier="slm", queue_ms=812.34), cut)).data
+    data = wire_event("slm", Finished(text="Edge AI runs", metrics=TierMetrics(tier="slm", queue_ms=812.34), error=cut)).data
     assert (data["answer"], data["error"], data["finish_reason"], data["truncated"]) == ("Edge AI runs", str(cut), None, True)
     assert data["metrics"]["queue_ms"] == 812.3
     other = BackendUnavailable("Nothing answers at http://127.0.0.1:9/v1.", "slm")
-    assert wire_event("slm", Finished("", TierMetrics(tier="slm"), other)).data["truncated"] is False
-    assert wire_event("slm", Finished("ok", TierMetrics(tier="slm"), None, "stop")).data["truncated"] is False
-    assert wire_event("slm", Waiting(2)) == WireEvent("queued", {"tier": "slm", "ahead": 2})
+    assert wire_event("slm", Finished(text="", metrics=TierMetrics(tier="slm"), error=other)).data["truncated"] is False
+    assert wire_event("slm", Finished(text="ok", metrics=TierMetrics(tier="slm"), error=None, finish_reason="stop")).data["truncated"] is False
+    assert wire_event("slm", Waiting(ahead=2)) == WireEvent("queued", {"tier": "slm", "ahead": 2})
 
 
 def test_metrics_without_an_answer_have_no_speed() -> None:
@@ -209,7 +213,7 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict]
 async def demo(scripted: ScriptedServer, small_index: Index) -> AsyncIterator[Demo]:
     """Both tiers on the scripted server (the SLM answers the chat profile), the small docs index."""
     slm, llm = tier_client("slm", scripted.base_url, SLM), tier_client("llm", scripted.base_url, LLM)
-    tiers = Tiers(slm, llm, [TierStatus("slm", True, scripted.base_url, SLM, "configured"), TierStatus("llm", True, scripted.base_url, LLM, "configured")])
+    tiers = Tiers(served(slm), served(llm), [TierStatus(tier="slm", ok=True, base_url=scripted.base_url, model=SLM, origin="configured"), TierStatus(tier="llm", ok=True, base_url=scripted.base_url, model=LLM, origin="configured")])
     runtime = {"value": Parts(load_settings(), small_index, IndexReport(), tiers)}  # what Runtime.ready() returns
 
     async def get_runtime():
@@ -285,7 +289,7 @@ async def test_only_the_chosen_tiers_run_with_the_pages_temperature_and_max_toke
 async def test_a_tier_that_is_down_says_why_and_what_to_set_while_the_other_runs(demo: Demo, scripted: ScriptedServer) -> None:
     tiers = demo.runtime["value"].tiers
     note = "the LLM tier is not configured (set RAG_LLM_BASE_URL)"
-    demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(tiers.slm, None, [tiers.statuses[0], TierStatus("llm", False, model=LLM, note=note)]))
+    demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(tiers.slm, None, [tiers.statuses[0], TierStatus(tier="llm", ok=False, model=LLM, note=note)]))
     scripted.enqueue(SLM, Script(["Edge AI is local."]))
     events = await demo.run(prompt="Explain edge AI.")
     assert named(events, "tier_down") == [{"tier": "llm", "reason": note}]
@@ -302,7 +306,7 @@ async def test_a_tier_that_fails_during_the_pass_reports_its_error_and_the_other
     tiers = demo.runtime["value"].tiers
     if fault == "refused":
         dead = tier_client("llm", f"http://127.0.0.1:{free_port()}/v1", LLM)  # nothing listens there
-        demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(tiers.slm, dead, tiers.statuses))
+        demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(tiers.slm, served(dead), tiers.statuses))
     elif fault == "http-500":
         scripted.enqueue(LLM, Script(status=500), Script(status=500))  # the SDK retries a 5xx once
     else:
@@ -344,7 +348,7 @@ async def test_passes_on_a_queued_tier_wait_in_line_and_are_told_their_place(dem
     tiers = demo.runtime["value"].tiers
     queued = tier_client("slm", scripted.base_url, SLM)
     queued.queue = FairQueue()
-    demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(queued, tiers.llm, tiers.statuses))
+    demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(served(queued), tiers.llm, tiers.statuses))
     scripted.enqueue(SLM, Script(["one ", "two ", "three"], chunk_delay=0.2), Script(["four ", "five"]))
 
     async def later() -> list:
@@ -380,7 +384,7 @@ async def test_pasted_reference_text_reaches_both_tiers_prompts(demo: Demo, scri
 async def test_a_base_model_gets_the_reference_text_in_its_completion_prompt(demo: Demo, scripted: ScriptedServer) -> None:
     tiers = demo.runtime["value"].tiers
     base = tier_client("slm", scripted.base_url, SLM, profile="completion")
-    demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(base, tiers.llm, tiers.statuses))
+    demo.runtime["value"] = replace(demo.runtime["value"], tiers=Tiers(served(base), tiers.llm, tiers.statuses))
     try:
         await demo.run(prompt="What is the vault code?", context="The vault code is Owl-Lantern-7.", tiers=["slm"], max_tokens=64)
     finally:
@@ -540,7 +544,7 @@ async def test_compare_prompt_is_the_default_and_a_failed_start_is_said(scripted
 async def test_the_runtime_object_of_app_py_is_understood(scripted: ScriptedServer, small_index: Index) -> None:
     """app.py hands over ``Runtime.ready``, whose parts have ``.settings/.index/.tiers``: top_k comes from the settings."""
     slm = tier_client("slm", scripted.base_url, SLM)
-    parts = Parts(load_settings(top_k=2), small_index, IndexReport(), Tiers(slm, None, [TierStatus("slm", True), TierStatus("llm", False, note="down")]))
+    parts = Parts(load_settings(top_k=2), small_index, IndexReport(), Tiers(served(slm), None, [TierStatus(tier="slm", ok=True), TierStatus(tier="llm", ok=False, note="down")]))
 
     async def ready():
         return parts

@@ -34,9 +34,11 @@ import pytest_asyncio
 if importlib.util.find_spec("llama_cpp") is None:  # the server runs in a child process: don't import it here
     pytest.skip("llama-cpp-python[server] is not installed (pip install -e '.[test]')", allow_module_level=True)
 
+from rag.tiers.server import ServerTier
 from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Exit, embedded_model_path  # noqa: E402
 from rag.tiers.supervisor import Supervisor  # noqa: E402
-from rag.tiers.client import Delta, Finished, TierClient, TierConfig, Waiting  # noqa: E402
+from rag.tiers.base import Delta, Finished, Waiting
+from rag.tiers.client import TierClient, TierConfig  # noqa: E402
 from rag.tiers.prompt import Prompt  # noqa: E402
 from rag.errors import BackendUnavailable  # noqa: E402
 from rag.search.index import open_index  # noqa: E402
@@ -92,8 +94,8 @@ def test_server_lists_the_packaged_model(server: EmbeddedServer) -> None:
 @pytest.mark.asyncio
 async def test_a_factual_question_is_streamed_and_answered_from_its_source(server: EmbeddedServer) -> None:
     index, _ = open_index(ROOT / "corpus", None)
-    client = TierClient(TierConfig("slm", server.base_url, MODEL.alias, max_tokens=48, profile=MODEL.profile, timeout=120))
-    assistant = Assistant(index, AssistantConfig(), client, None)
+    client = TierClient(TierConfig(tier="slm", base_url=server.base_url, model=MODEL.alias, max_tokens=48, profile=MODEL.profile, timeout=120))
+    assistant = Assistant(index, AssistantConfig(), ServerTier(client), None)
     events = [e async for e in assistant.ask("What port does Ollama listen on?")]
     await client.aclose()
 
@@ -355,7 +357,7 @@ async def test_two_chats_streaming_at_once_both_finish_and_the_second_is_told_it
     """The app's own client of the embedded server (``open_tiers``): its queue sends one request at a time."""
     client = session_tiers.slm
     assert client.queue is not None and client.queue.slots == 1
-    prompt = Prompt([{"role": "user", "content": COUNTING}], COUNTING, [], completion_max_tokens=COUNTING_TOKENS)
+    prompt = Prompt(messages=[{"role": "user", "content": COUNTING}], text=COUNTING, stop=[], completion_max_tokens=COUNTING_TOKENS)
 
     async def chat(delay: float) -> list:
         await asyncio.sleep(delay)
@@ -417,7 +419,7 @@ async def test_the_status_says_the_server_was_warmed_up(session_tiers) -> None:
 @pytest.mark.asyncio
 async def test_a_server_killed_between_turns_is_restarted_and_answers_the_next_turn(session_tiers) -> None:
     index, _ = open_index(ROOT / "corpus", None)
-    assistant = Assistant(index, AssistantConfig(), session_tiers.slm, None, supervisor=session_tiers.supervisor)
+    assistant = Assistant.from_tiers(index, AssistantConfig(), session_tiers, llm=False)
     first = await _turn(assistant, "What port does Ollama listen on?")
     assert next(e for e in first if isinstance(e, TierEnd) and e.tier == "slm").error is None
     os.kill(session_tiers.embedded.process.pid, signal.SIGKILL)
@@ -436,7 +438,7 @@ async def test_a_server_killed_between_turns_is_restarted_and_answers_the_next_t
 @pytest.mark.asyncio
 async def test_a_server_killed_mid_answer_is_reported_as_a_crash_restarted_and_asked_again(session_tiers) -> None:
     index, _ = open_index(ROOT / "corpus", None)
-    assistant = Assistant(index, AssistantConfig(), session_tiers.slm, None, supervisor=session_tiers.supervisor)
+    assistant = Assistant.from_tiers(index, AssistantConfig(), session_tiers, llm=False)
     killed = []
 
     def kill() -> None:
@@ -462,7 +464,7 @@ async def test_two_chats_asking_while_the_server_is_restarted_both_get_an_answer
     import asyncio
 
     index, _ = open_index(ROOT / "corpus", None)
-    assistant = Assistant(index, AssistantConfig(), session_tiers.slm, None, supervisor=session_tiers.supervisor)
+    assistant = Assistant.from_tiers(index, AssistantConfig(), session_tiers, llm=False)
     os.kill(session_tiers.embedded.process.pid, signal.SIGKILL)
     session_tiers.embedded.process.wait(timeout=10)
     first, second = await asyncio.gather(

@@ -30,6 +30,7 @@ import pytest_asyncio
 from tests.support.helpers import free_port
 from tests.support.scripted_server import Script, ScriptedServer
 
+from tests.support.tiers import served
 from rag.tiers.client import TierClient, TierConfig
 from rag.answer.escalation import Policy
 from rag.search.index import Index
@@ -89,7 +90,7 @@ async def make_client(scripted: ScriptedServer) -> AsyncIterator[Callable[..., T
 
     def make(tier: str, **kw) -> TierClient:
         model = kw.pop("model", SLM if tier == "slm" else LLM)
-        client = TierClient(TierConfig(tier, kw.pop("base_url", scripted.base_url), model, timeout=kw.pop("timeout", 5.0), **kw))
+        client = TierClient(TierConfig(tier=tier, base_url=kw.pop("base_url", scripted.base_url), model=model, timeout=kw.pop("timeout", 5.0), **kw))
         made.append(client)
         return client
 
@@ -99,7 +100,7 @@ async def make_client(scripted: ScriptedServer) -> AsyncIterator[Callable[..., T
 
 
 def assistant(index: Index, slm: TierClient | None, llm: TierClient | None, llm_note: str = "") -> Assistant:
-    return Assistant(index, AssistantConfig(policy=Policy(short_chars=20)), slm, llm, llm_note)
+    return Assistant(index, AssistantConfig(policy=Policy(short_chars=20)), served(slm), served(llm), llm_note)
 
 
 async def turn(a: Assistant, question: str = Q_PORT, **kw) -> tuple[list[Event], Done]:
@@ -133,7 +134,7 @@ async def test_slm_down_at_start_up_answers_extractively_every_turn(scripted: Sc
         status = next(s for s in tiers.statuses if s.tier == "slm")
         assert tiers.slm is None and not status.ok
         assert status.line().startswith("SLM: unavailable: Nothing answers at " + url)
-        a = Assistant(small_index, AssistantConfig.from_settings(settings), tiers.slm, tiers.llm, tiers.llm_note)
+        a = Assistant.from_tiers(small_index, AssistantConfig.from_settings(settings), tiers)
         for _ in range(2):  # every turn, not only the first
             events, done = await turn(a)
             assert not any(isinstance(e, TierStart) and e.tier == "slm" for e in events)
@@ -243,7 +244,7 @@ async def test_llm_not_serving_the_model_at_start_up_skips_escalation_with_the_r
     try:
         assert tiers.slm is not None and tiers.llm is None
         assert "does not serve 'gpt-oss-20b'" in tiers.llm_note and "gpt-oss-120b" in tiers.llm_note
-        a = Assistant(small_index, AssistantConfig.from_settings(settings), tiers.slm, tiers.llm, tiers.llm_note)
+        a = Assistant.from_tiers(small_index, AssistantConfig.from_settings(settings), tiers)
         scripted.enqueue(SLM, Script(["5273"]))
         events, done = await turn(a)
         escalation = next(e for e in events if isinstance(e, Escalation))

@@ -26,7 +26,7 @@ from rag.search.retrieval import Hit
 
 def _answer(thread: str, step: str, question: str, answer: str, at: str, db: sqlite3.Connection, parent: str | None = None) -> None:
     chunk = Chunk("03-model-backends.md", "Model backends", ("Model backends", "Ollama"), "Ollama listens on port 11434.", None, 0, 9)
-    done = Done(answer, "llm", True, ["uncited"], None, [Hit(1, 2.0, chunk, "docs")], True, TurnMetrics())
+    done = Done(answer=answer, tier="llm", escalated=True, reasons=["uncited"], draft=None, hits=[Hit(1, 2.0, chunk, "docs")], covered=True, metrics=TurnMetrics())
     db.execute('INSERT INTO steps ("id", "name", "type", "threadId", "parentId", "streaming", "createdAt", "output", "metadata") VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)',
                (step, "Grounded Assistant", "assistant_message", thread, parent, at, answer + "\n\n---\n🔵 LLM", json.dumps(answer_metadata(question, done))))
 

@@ -271,7 +271,7 @@ async def _one_chat(chainlit, layer, identifier: str, question: str) -> tuple[ob
         await context.emitter.process_message({"message": step, "fileReferences": None})  # names and tags the thread
         await _settle()
         chunk = Chunk("03-model-backends.md", "Model backends", ("Model backends", "Ollama"), "Ollama listens on port 11434.", None, 0, 9)
-        done = Done("Ollama listens on port 11434 [Source 1].", "slm", False, [], None, [Hit(1, 2.5, chunk, "docs")], True, TurnMetrics())
+        done = Done(answer="Ollama listens on port 11434 [Source 1].", tier="slm", escalated=False, reasons=[], draft=None, hits=[Hit(1, 2.5, chunk, "docs")], covered=True, metrics=TurnMetrics())
         meta = answer_metadata(question, done)
         answer = chainlit.Message(content=done.answer + "\n\n---\n🟢 SLM", metadata=meta,
                                   elements=[chainlit.Text(name="Source 1", content=source_text(meta["sources"][0]), display="side")])

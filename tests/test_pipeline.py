@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 from tests.support.scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
+from tests.support.tiers import served
 from rag.tiers.client import TierClient, TierConfig
 from rag.answer.escalation import Policy
 from rag.search.index import Index
@@ -51,7 +52,7 @@ async def make_client(scripted: ScriptedServer) -> AsyncIterator[Callable[..., T
     def make(tier: str, **kw) -> TierClient:
         model = kw.pop("model", SLM if tier == "slm" else LLM)
         prices = kw.pop("prices", SLM_PRICES if tier == "slm" else LLM_PRICES)
-        client = TierClient(TierConfig(tier, kw.pop("base_url", scripted.base_url), model, prices=prices, timeout=kw.pop("timeout", 5.0), **kw))
+        client = TierClient(TierConfig(tier=tier, base_url=kw.pop("base_url", scripted.base_url), model=model, prices=prices, timeout=kw.pop("timeout", 5.0), **kw))
         made.append(client)
         return client
 
@@ -62,7 +63,7 @@ async def make_client(scripted: ScriptedServer) -> AsyncIterator[Callable[..., T
 
 def assistant(index: Index, slm: TierClient | None, llm: TierClient | None, llm_note: str = "", **kw) -> Assistant:
     policy = kw.pop("policy", Policy(short_chars=20))
-    return Assistant(index, AssistantConfig(policy=policy, llm_prices=LLM_PRICES, **kw), slm, llm, llm_note)
+    return Assistant(index, AssistantConfig(policy=policy, llm_prices=LLM_PRICES, **kw), served(slm), served(llm), llm_note)
 
 
 async def turn(a: Assistant, question: str, **kw) -> tuple[list[Event], Done]:
@@ -95,7 +96,7 @@ async def test_grounded_slm_answer_stands(scripted: ScriptedServer, make_client,
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["Retrieved", "TierStart", "Token", "Token", "Token", "TierEnd", "Done"]
     assert isinstance(events[0], Retrieved) and events[0].result.hits[0].source == "foundry.md"
-    assert events[1] == TierStart("slm", SLM)
+    assert events[1] == TierStart(tier="slm", model=SLM)
     assert all(e.tier == "slm" for e in events if isinstance(e, Token))
     assert tokens(events, "slm") == GROUNDED_TEXT
     end = events[-2]
@@ -298,7 +299,7 @@ async def test_a_turn_stopped_while_queued_gives_its_place_back_at_once(scripted
     """Stop (the task cancelled, as Chainlit's Stop does) while queued: the line moves up, the next turn answers."""
     scripted.enqueue(SLM, Script(GROUNDED, chunk_delay=0.3), Script(GROUNDED))
     queue = FairQueue()
-    slm = TierClient(TierConfig("slm", scripted.base_url, SLM, timeout=5.0), queue=queue)
+    slm = TierClient(TierConfig(tier="slm", base_url=scripted.base_url, model=SLM, timeout=5.0), queue=queue)
     a = assistant(small_index, slm, None)
     try:
         first = asyncio.create_task(turn(a, Q_PORT))
@@ -333,7 +334,7 @@ async def test_a_turn_queued_behind_another_is_told_its_place_and_its_wait_is_in
 ) -> None:
     """Two chats on one SLM with a one-slot queue (the embedded server's): the second turn waits, says so, then answers."""
     scripted.enqueue(SLM, Script(GROUNDED, chunk_delay=0.2), Script(GROUNDED, chunk_delay=0.05))
-    slm = TierClient(TierConfig("slm", scripted.base_url, SLM, timeout=5.0), queue=FairQueue())
+    slm = TierClient(TierConfig(tier="slm", base_url=scripted.base_url, model=SLM, timeout=5.0), queue=FairQueue())
     a = assistant(small_index, slm, None)
 
     async def later() -> tuple[list[Event], Done]:
@@ -346,7 +347,7 @@ async def test_a_turn_queued_behind_another_is_told_its_place_and_its_wait_is_in
         await slm.aclose()
     assert not any(isinstance(e, Queued) for e in first)
     queued = [e for e in second if isinstance(e, Queued)]
-    assert queued == [Queued("slm", 1)]
+    assert queued == [Queued(tier="slm", ahead=1)]
     kinds = [type(e).__name__ for e in second]
     assert kinds.index("TierStart") < kinds.index("Queued") < kinds.index("Token")  # after its start, before its first token
     for done in (first_done, second_done):

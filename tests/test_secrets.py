@@ -36,7 +36,7 @@ def test_settings_and_tier_configs_hide_keys(monkeypatch: pytest.MonkeyPatch) ->
         assert secret not in shown
     assert settings.slm_api_key.get_secret_value() == SLM_KEY  # the value is there, only hidden
     assert settings.users() == {"alice": PASSWORD}
-    assert LLM_KEY not in repr(TierConfig("llm", "http://127.0.0.1:1/v1", "m", api_key=LLM_KEY))
+    assert LLM_KEY not in repr(TierConfig(tier="llm", base_url="http://127.0.0.1:1/v1", model="m", api_key=LLM_KEY))
 
 
 @pytest.mark.asyncio

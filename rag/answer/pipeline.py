@@ -34,25 +34,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import time
 from contextlib import aclosing
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rag.tiers.client import USE_CONFIG, Delta, Finished, TierClient, Waiting
-from rag.tiers.supervisor import Supervisor
-from rag.errors import BackendStatusError, BackendTimeout, ReasoningBudgetExhausted, TruncatedStream
 from rag.answer.escalation import Policy, assess, decide, support
-from rag.tiers.extractive import extract_answer
-from rag.search.index import Index, Overlay
-from rag.tiers.metrics import Prices, TierMetrics, TurnMetrics
-from rag.search.followup import Turn
 from rag.answer.prompts import build_prompt, refine_prompt
-from rag.tiers.prompt import is_refusal
-from rag.search.retrieval import Hit, SearchResult, resolve_followup, search
 from rag.documents.tokens import count_tokens
+from rag.errors import ReasoningBudgetExhausted, TruncatedStream
+from rag.search.followup import Turn
+from rag.search.index import Index, Overlay
+from rag.search.retrieval import Hit, SearchResult, resolve_followup, search
 from rag.settings import Settings
+from rag.tiers.base import Delta, Finished, Tier, TierName, Waiting
+from rag.tiers.client import USE_CONFIG
+from rag.tiers.discovery import Tiers
+from rag.tiers.extractive import ExtractiveTier
+from rag.tiers.metrics import Prices, TierMetrics, TurnMetrics
+from rag.tiers.prompt import Evidence, Prompt, is_refusal
 
 __all__ = [
     "Assistant",
@@ -69,19 +69,19 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Retrieved:
     result: SearchResult
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class TierStart:
     tier: str
     model: str
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Queued:
     """The tier's request waits its turn at the model (``rag.tiers.queue``); a new one each time ``ahead`` changes.
 
@@ -93,19 +93,19 @@ class Queued:
     ahead: int
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Token:
     tier: str
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Thinking:
     tier: str
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class TierEnd:
     tier: str
     text: str  # the answer only
@@ -118,7 +118,7 @@ class TierEnd:
     truncated: bool = False  # the error is a stream that ended without a finish_reason: ``text`` is cut
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Escalation:
     reasons: list[str]
     mode: str
@@ -126,7 +126,7 @@ class Escalation:
     skipped: str | None = None  # why the LLM tier could not take over
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Done:
     answer: str
     tier: str
@@ -183,7 +183,7 @@ ASK_FOR_A_QUESTION = {
 }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AssistantConfig:
     top_k: int = 5
     slm_sources: int = 3  # the small model reads only the best few passages
@@ -211,24 +211,36 @@ class AssistantConfig:
 
 
 class Assistant:
-    """Answers questions over an index with the configured tiers (either may be None)."""
+    """Answers questions over an index with a plan of tiers: the SLM, the LLM, the extractive tier.
+
+    ``slm``, ``llm``: ``Tier``s (``rag.tiers.base``), either may be None (not reachable); ``llm_note`` says why
+    the LLM is missing. ``extractive``: the tier that quotes the documents (``ExtractiveTier`` unless given).
+    """
 
     def __init__(
         self,
         index: Index,
         config: AssistantConfig,
-        slm: TierClient | None,
-        llm: TierClient | None,
+        slm: Tier | None = None,
+        llm: Tier | None = None,
         llm_note: str = "",
-        supervisor: Supervisor | None = None,
+        extractive: Tier | None = None,
     ) -> None:
-        """``supervisor``: the embedded SLM server's, when the SLM is ours to restart (``rag.tiers.embedded``)."""
         self.index = index
         self.config = config
         self.slm = slm
         self.llm = llm
         self.llm_note = llm_note or "the LLM tier is not configured (set RAG_LLM_BASE_URL)"
-        self.supervisor = supervisor
+        self.extractive = extractive or ExtractiveTier()
+
+    @classmethod
+    def from_tiers(cls, index: Index, config: AssistantConfig, tiers: Tiers, llm: bool = True) -> Assistant:
+        """An assistant over the tiers ``open_tiers`` opened (``llm=False``: without the LLM tier)."""
+        return cls(index, config, tiers.slm, tiers.llm if llm else None, tiers.llm_note)
+
+    def plan(self) -> list[tuple[TierName, Tier | None]]:
+        """The tiers in the order a turn tries them; the first answer that holds stands."""
+        return [(TierName.SLM, self.slm), (TierName.LLM, self.llm), (TierName.EXTRACTIVE, self.extractive)]
 
     async def ask(
         self,
@@ -262,7 +274,10 @@ class Assistant:
             answer = ASK_FOR_A_QUESTION.get(lang, ASK_FOR_A_QUESTION["en"])
             turn.answered_by = "none"
             turn.total_ms = (time.perf_counter() - started) * 1000
-            yield Done(answer, "none", False, [], None, [], False, turn, ["the question is empty: no model was called"])
+            yield Done(
+                answer=answer, tier="none", escalated=False, reasons=[], draft=None, hits=[], covered=False, metrics=turn,
+                notes=["the question is empty: no model was called"],
+            )
             return
         if len(question) > MAX_QUESTION_CHARS:
             notes.append(f"the question was cut to its first {MAX_QUESTION_CHARS:,} characters (it had {len(question):,})")
@@ -276,7 +291,7 @@ class Assistant:
             search, self.index, question, cfg.top_k, overlay, cfg.language, cfg.min_coverage, followup.carries,
         )
         turn.retrieval_ms = result.elapsed_ms
-        yield Retrieved(result)
+        yield Retrieved(result=result)
         lang = result.lang if cfg.language == "auto" else cfg.language
         prep_start = time.perf_counter()
         hits = result.hits
@@ -288,72 +303,73 @@ class Assistant:
 
         draft: str | None = None
         reasons: list[str] = []
-        final_text, final_tier = "", "extractive"
-
-        # 1. the SLM (its embedded server restarted once if it crashed)
-        slm_text, slm_failed, slm_budget = "", True, False
-        slm_truncated = False
-        slm = self.slm
-        supervisor = self.supervisor if slm is not None else None
-        if supervisor is not None:  # it may have died between turns, or another chat may be restarting it
-            if note := await asyncio.to_thread(supervisor.ensure_running):
-                notes.append(note)
-            if supervisor.down is not None:
-                slm = None
-        if slm is None:
-            notes.append("no SLM tier is available" + (f": {supervisor.down}" if supervisor is not None and supervisor.down else ""))
-        retry = ""
-        while slm is not None:
-            end: TierEnd | None = None
-            events = _tier_events(slm, "slm", slm_prompt, temperatures.get("slm"), retry, efforts.get("slm", USE_CONFIG), supervisor)
-            async with aclosing(events):  # a stopped turn closes the stream now, giving back its place in the queue
-                async for event in events:
-                    end = event if isinstance(event, TierEnd) else end
-                    yield event
-            assert end is not None
-            slm_text, slm_failed, slm_budget = end.text, end.error is not None, end.budget
-            slm_truncated = end.truncated
-            turn.tiers.append(end.metrics)
-            thoughts["slm"] = end.reasoning
-            if end.error:
-                notes.append(f"SLM: {end.error}")
-                said.append(notes[-1])
-            if end.note:
-                notes.append(end.note)
-            if retry or not end.crashed or supervisor is None:
-                break
-            if note := await asyncio.to_thread(supervisor.ensure_running):  # restart it (or wait for the restart) and ask again
-                notes.append(note)
-            if supervisor.down is not None:
-                break
-            retry = "the embedded model server was restarted after a crash"
-        outcome = await asyncio.to_thread(  # stemming and regexes over every passage: off the event loop
-            # the answer checks read the question as asked: a carried name no source holds must not make an
-            # answer that names it look asked for (the coverage judgement already read the resolved question)
-            assess, question, slm_text, source_texts, self.index.analyzer, lang, covered, is_refusal(slm_text),
-            slm_failed, slm_budget,
-        )
-        forced = escalate == "always"
-        reasons = decide(policy, result.searched or question, outcome, forced=forced, lang=lang)
-        if self.slm is None and policy.escalate != "never" and "error" not in reasons:
-            reasons.insert(0, "error")
-        if not reasons:
-            final_text, final_tier = slm_text, "slm"
-        else:
-            draft = slm_text or None
-            # 2. the LLM, if it can take over
-            llm_text, llm_ok = "", False
-            if self.llm is not None:
-                yield Escalation(reasons, mode, "llm")
+        final_text, final_tier = "", TierName.EXTRACTIVE
+        slm_text, slm_failed, slm_truncated, slm_budget = "", True, False, False
+        for name, tier in self.plan():
+            if name is TierName.SLM:
+                # 1. the SLM answers first (an embedded server that crashed is restarted and asked once more)
+                if tier is not None:  # it may have died between turns, or another chat may be restarting it
+                    if note := await tier.prepare():
+                        notes.append(note)
+                    if not (status := tier.status()).ok:
+                        notes.append(f"no SLM tier is available: {status.note}")
+                        tier = None
+                else:
+                    notes.append("no SLM tier is available")
+                retry = ""
+                while tier is not None:
+                    end: TierEnd | None = None
+                    events = _tier_events(tier, slm_prompt, temperatures.get("slm"), retry, efforts.get("slm", USE_CONFIG))
+                    async with aclosing(events):  # a stopped turn closes the stream now, giving back its place in the queue
+                        async for event in events:
+                            end = event if isinstance(event, TierEnd) else end
+                            yield event
+                    assert end is not None
+                    slm_text, slm_failed, slm_truncated = end.text, end.error is not None, end.truncated
+                    slm_budget = end.budget
+                    turn.tiers.append(end.metrics)
+                    thoughts["slm"] = end.reasoning
+                    if end.error:
+                        notes.append(f"SLM: {end.error}")
+                        said.append(notes[-1])
+                    if end.note:
+                        notes.append(end.note)
+                    if retry or not end.crashed:
+                        break
+                    if note := await tier.prepare():  # restart it (or wait for the restart) and ask again
+                        notes.append(note)
+                    if not tier.status().ok:
+                        break
+                    retry = "the embedded model server was restarted after a crash"
+                outcome = await asyncio.to_thread(  # stemming and regexes over every passage: off the event loop
+                    # the answer checks read the question as asked: a carried name no source holds must not make an
+                    # answer that names it look asked for (the coverage judgement already read the resolved question)
+                    assess, question, slm_text, source_texts, self.index.analyzer, lang, covered, is_refusal(slm_text),
+                    slm_failed, slm_budget,
+                )
+                reasons = decide(policy, result.searched or question, outcome, forced=escalate == "always", lang=lang)
+                if self.slm is None and policy.escalate != "never" and "error" not in reasons:
+                    reasons.insert(0, "error")
+                if not reasons:
+                    final_text, final_tier = slm_text, TierName.SLM
+                    break
+                draft = slm_text or None
+            elif name is TierName.LLM:
+                # 2. the LLM takes over, if it is there
+                if tier is None:
+                    yield Escalation(reasons=reasons, mode=mode, to=TierName.EXTRACTIVE, skipped=self.llm_note)
+                    notes.append(f"escalation needed ({', '.join(reasons)}) but skipped: {self.llm_note}")
+                    said.append(notes[-1])
+                    continue
+                yield Escalation(reasons=reasons, mode=mode, to=TierName.LLM)
                 prompt = refine_prompt(full_prompt, slm_text, lang) if (mode == "refine" and slm_text.strip()) else full_prompt
                 end = None
-                events = _tier_events(self.llm, "llm", prompt, temperatures.get("llm"), ", ".join(reasons), efforts.get("llm", USE_CONFIG))
+                events = _tier_events(tier, prompt, temperatures.get("llm"), ", ".join(reasons), efforts.get("llm", USE_CONFIG))
                 async with aclosing(events):
                     async for event in events:
                         end = event if isinstance(event, TierEnd) else end
                         yield event
                 assert end is not None
-                llm_text = end.text
                 turn.tiers.append(end.metrics)
                 thoughts["llm"] = end.reasoning
                 if end.note:
@@ -361,111 +377,71 @@ class Assistant:
                 if end.error:
                     notes.append(f"LLM: {end.error.rstrip('.')}; the extractive tier answers instead")
                     said.append(notes[-1])
-                else:
-                    refusal = is_refusal(llm_text)
-                    checked = await asyncio.to_thread(support, llm_text, source_texts, self.index.analyzer, lang)
-                    grounded = checked.score >= policy.min_support
-                    llm_ok = bool(llm_text.strip()) and (grounded or (refusal and not covered))
-                    if not llm_ok:
-                        notes.append("the LLM's answer is not supported by the sources either; quoting the documents instead")
-            else:
-                yield Escalation(reasons, mode, "extractive", skipped=self.llm_note)
-                notes.append(f"escalation needed ({', '.join(reasons)}) but skipped: {self.llm_note}")
-                said.append(notes[-1])
-            if llm_ok:
-                final_text, final_tier = llm_text, "llm"
+                    continue
+                refusal = is_refusal(end.text)
+                checked = await asyncio.to_thread(support, end.text, source_texts, self.index.analyzer, lang)
+                if bool(end.text.strip()) and (checked.score >= policy.min_support or (refusal and not covered)):
+                    final_text, final_tier = end.text, TierName.LLM
+                    break
+                notes.append("the LLM's answer is not supported by the sources either; quoting the documents instead")
             else:
                 # 3. the extractive tier: always there
-                ext_started = time.perf_counter()
-                yield TierStart("extractive", "extractive", "quoting the documents")
-                extract = await asyncio.to_thread(
-                    functools.partial(
-                        extract_answer, result.terms, hits, self.index.analyzer,
-                        self.index.stats if overlay is None else overlay.view().stats, lang, covered,
-                        terms_by_lang=result.terms_by_lang,
-                        subject_by_lang=result.subject_terms,  # a follow-up's carried subject, at a lower weight
-                        draft="" if slm_failed or "short" in reasons else slm_text,  # a complete SLM answer may lead, verified by a quote
-                    )
+                evidence = Evidence(
+                    terms=result.terms, hits=hits, analyzer=self.index.analyzer,
+                    stats=self.index.stats if overlay is None else overlay.view().stats, lang=lang, covered=covered,
+                    terms_by_lang=result.terms_by_lang,
+                    subject_by_lang=result.subject_terms,  # a follow-up's carried subject, at a lower weight
+                    draft="" if slm_failed or "short" in reasons else slm_text,  # a complete SLM answer may lead, verified by a quote
                 )
-                first_at = time.perf_counter()
-                for piece in _word_pieces(extract.text):
-                    yield Token("extractive", piece)
-                metrics = TierMetrics(tier="extractive", model="extractive", ttft_ms=(first_at - ext_started) * 1000)
-                metrics.ttfa_ms = metrics.ttft_ms  # no thinking: the first token is the answer's
-                metrics.total_ms = (time.perf_counter() - ext_started) * 1000
-                metrics.completion_tokens = (await asyncio.to_thread(count_tokens, [extract.text]))[0]
-                metrics.estimated = True
-                turn.tiers.append(metrics)
-                yield TierEnd("extractive", extract.text, metrics)
-                final_text, final_tier = extract.text, "extractive"
+                end = None
+                events = _tier_events(tier, dataclasses.replace(full_prompt, evidence=evidence), None, "quoting the documents")
+                async with aclosing(events):
+                    async for event in events:
+                        end = event if isinstance(event, TierEnd) else end
+                        yield event
+                assert end is not None
+                turn.tiers.append(end.metrics)
+                final_text, final_tier = end.text, TierName.EXTRACTIVE
         turn.escalated = bool(reasons)
         turn.reasons = reasons
         turn.answered_by = final_tier
         turn.total_ms = (time.perf_counter() - started) * 1000
-        truncated = final_tier == "slm" and slm_truncated  # a cut answer that stands (escalation "never"): marked as cut
+        truncated = final_tier == TierName.SLM and slm_truncated  # a cut answer that stands (escalation "never"): marked as cut
         if truncated:
             final_text = f"{final_text.rstrip()} …\n\n{CUT_MARK.get(lang, CUT_MARK['en'])}"
-        yield Done(final_text, final_tier, bool(reasons), reasons, draft, hits, covered, turn, notes, thoughts, said, truncated)
+        yield Done(
+            answer=final_text, tier=final_tier, escalated=bool(reasons), reasons=reasons, draft=draft, hits=hits,
+            covered=covered, metrics=turn, notes=notes, reasoning=thoughts, said=said, truncated=truncated,
+        )
 
 
-async def _tier_events(
-    client: TierClient, tier: str, prompt, temperature: float | None, reason: str = "", effort=USE_CONFIG,
-    supervisor: Supervisor | None = None,
-) -> AsyncIterator[Event]:
-    """One model tier's events: its start, its place in the model's queue while it waits, its thinking and
-    answer as they stream, its end (answer, thinking, metrics, error).
+async def _tier_events(tier: Tier, prompt: Prompt, temperature: float | None, reason: str = "", effort: object = USE_CONFIG) -> AsyncIterator[Event]:
+    """One tier's events: its start, its place in the model's queue while it waits, its thinking and answer as
+    they stream, its end (answer, thinking, metrics, error).
 
     A stream cut short (``TruncatedStream``) ends with its partial text and ``TierEnd.truncated``: a failure,
-    which the policy escalates.
-
-    With a ``supervisor`` (the embedded server's), a failure that coincides with the server's
-    process having died is reported as the crash it is (signal, log), with ``TierEnd.crashed``.
+    which the policy escalates. A failure the tier reports as its server's crash (``Finished.crashed``: the
+    embedded server's process died) carries the tier's words for it (signal, log) and ``TierEnd.crashed``.
     """
-    generation = supervisor.generation if supervisor is not None else 0
-    yield TierStart(tier, client.config.model, reason)
+    yield TierStart(tier=tier.name, model=tier.model, reason=reason)
     finished: Finished | None = None
-    stream = client.stream(prompt, temperature=temperature, reasoning_effort=effort)
+    stream = tier.stream(prompt, temperature=temperature, reasoning_effort=effort)
     async with aclosing(stream):  # closed at once when the turn is stopped: the request and its queue place end
         async for event in stream:
             if isinstance(event, Waiting):
-                yield Queued(tier, event.ahead)
+                yield Queued(tier=tier.name, ahead=event.ahead)
             elif isinstance(event, Delta):
-                yield Token(tier, event.text) if event.kind == "answer" else Thinking(tier, event.text)
+                text = Token(tier=tier.name, text=event.text) if event.kind == "answer" else Thinking(tier=tier.name, text=event.text)
+                yield text
             else:
                 finished = event
     assert finished is not None
     error = finished.error
-    message = str(error) if error else None
-    crashed = False
-    # a status, a timeout, a thought-out budget or a cleanly ended stream is the server's answer, not its crash
-    if error is not None and supervisor is not None and not isinstance(error, (BackendStatusError, BackendTimeout, ReasoningBudgetExhausted, TruncatedStream)):
-        status = await asyncio.to_thread(supervisor.wait_for_crash, 1.0)  # the socket can close a moment before the exit is seen
-        kept = "; the partial answer is kept" if finished.text else ""
-        if status is not None:
-            crashed = True
-            message = f"{supervisor.crash_message(status)}; restarting it{kept}"
-        elif supervisor.restarting or supervisor.generation != generation:  # another chat's turn is restarting it
-            crashed = True
-            message = f"the embedded model server was being restarted after a crash; asking it again{kept}"
-        if crashed:
-            finished.metrics.error = message
     yield TierEnd(
-        tier, finished.text, finished.metrics, message, finished.reasoning, finished.note,
-        isinstance(error, ReasoningBudgetExhausted), crashed, isinstance(error, TruncatedStream),
+        tier=tier.name, text=finished.text, metrics=finished.metrics,
+        error=finished.message or (str(error) if error else None), reasoning=finished.reasoning, note=finished.note,
+        budget=isinstance(error, ReasoningBudgetExhausted), crashed=finished.crashed, truncated=isinstance(error, TruncatedStream),
     )
-
-
-def _word_pieces(text: str) -> list[str]:
-    """Stream-sized pieces of a text (words with their trailing space)."""
-    pieces, current = [], ""
-    for ch in text:
-        current += ch
-        if ch in " \n":
-            pieces.append(current)
-            current = ""
-    if current:
-        pieces.append(current)
-    return pieces
 
 
 def fit_history(history: Sequence[Turn], budget: int) -> list[Turn]:

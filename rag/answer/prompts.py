@@ -94,7 +94,7 @@ def build_prompt(question: str, hits: Sequence[Hit], lang: str, history: Sequenc
     # profile stops at a newline), between the context and the question, so "and its port?" reads on
     earlier = "".join(f"Question: {_one_line(t.question)}\nAnswer: {_one_line(t.answer)}\n" for t in history)
     text = f"{_ONE_SHOT[lang]}Context: {context}\n{earlier}Question: {_one_line(question)}\nAnswer:"
-    return Prompt(messages, text, stop=["\n"])
+    return Prompt(messages=messages, text=text, stop=["\n"])
 
 
 def _one_line(text: str) -> str:
@@ -107,4 +107,4 @@ def refine_prompt(base: Prompt, draft: str, lang: str) -> Prompt:
     lang = lang if lang in _REFINE else "en"
     messages = [dict(m) for m in base.messages]
     messages[-1]["content"] += "\n\n" + _REFINE[lang].format(draft=draft.strip() or "(empty)")
-    return Prompt(messages, base.text, base.stop, base.completion_max_tokens)
+    return Prompt(messages=messages, text=base.text, stop=base.stop, completion_max_tokens=base.completion_max_tokens)

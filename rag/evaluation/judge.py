@@ -13,7 +13,9 @@ import json
 import re
 from collections.abc import Sequence
 
-from rag.tiers.client import Finished, TierClient
+from rag.tiers.base import Finished
+
+from rag.tiers.client import TierClient
 from rag.tiers.prompt import Prompt
 from rag.answer.prompts import format_sources
 from rag.search.retrieval import Hit
@@ -47,7 +49,7 @@ def parse_scores(reply: str) -> dict[str, object] | None:
 async def judge_answer(client: TierClient, question: str, hits: Sequence[Hit], answer: str) -> dict[str, object] | None:
     """Scores for one answer, or None when the judge failed or gave no scores."""
     user = f"Sources:\n\n{format_sources(hits)}\n\nQuestion: {question}\n\nAnswer to grade:\n{answer}"
-    prompt = Prompt([{"role": "system", "content": JUDGE_INSTRUCTIONS}, {"role": "user", "content": user}], "", [])
+    prompt = Prompt(messages=[{"role": "system", "content": JUDGE_INSTRUCTIONS}, {"role": "user", "content": user}], text="", stop=[])
     finished = None
     async for event in client.stream(prompt, temperature=0.0):
         if isinstance(event, Finished):

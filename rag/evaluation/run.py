@@ -83,12 +83,12 @@ async def run_eval(
         tiers = tiers if tiers is not None else await open_tiers(settings)
         try:
             notes.extend(s.line() for s in tiers.statuses)
-            judge_client = tiers.llm if judge else None
+            judge_client = tiers.llm.client if judge and tiers.llm is not None else None
             if judge and judge_client is None:
                 notes.append(f"rubric skipped: no judge is reachable ({tiers.llm_note or 'set RAG_LLM_BASE_URL'})")
             for n, item in enumerate(qa, 1):
                 index = index_for(item.lang)
-                assistant = Assistant(index, AssistantConfig.from_settings(settings), tiers.slm, tiers.llm, tiers.llm_note, tiers.supervisor)
+                assistant = Assistant.from_tiers(index, AssistantConfig.from_settings(settings), tiers)
                 done: Done | None = None
                 async for event in assistant.ask(item.question, temperature=0.0):
                     if isinstance(event, Done):

@@ -57,6 +57,7 @@ import pydantic
 from openai import AsyncOpenAI
 
 from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ReasoningBudgetExhausted, TruncatedStream
+from rag.tiers.base import Delta, Finished, Waiting
 from rag.tiers.metrics import Prices, TierMetrics
 from rag.tiers.prompt import Prompt
 from rag.tiers.queue import FairQueue, Ticket
@@ -106,9 +107,11 @@ class _UseConfig:
 USE_CONFIG = _UseConfig()
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class TierConfig:
-    tier: str  # "slm" or "llm"
+    """How to reach one model tier's server and what to ask it (``rag.tiers.discovery`` builds it from settings)."""
+
+    tier: str  # a TierName: "slm" or "llm"
     base_url: str
     model: str
     api_key: str = field(default="not-needed", repr=False)  # never in a repr, a log or an error
@@ -119,29 +122,6 @@ class TierConfig:
     prices: Prices = Prices()
     env_hint: str = ""  # which setting points at this server, for error messages
     reasoning_effort: str | None = None  # "low" | "medium" | "high"; None: not sent (the server's default)
-
-
-@dataclass(frozen=True)
-class Delta:
-    text: str
-    kind: str = ANSWER  # "answer", or "reasoning": the model's thinking, never part of the answer
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """The request waits in the client's queue; sent once ``ahead`` requests have finished (a new one each time it moves)."""
-
-    ahead: int
-
-
-@dataclass(frozen=True)
-class Finished:
-    text: str  # the answer, without the thinking
-    metrics: TierMetrics
-    error: BackendError | None = None
-    finish_reason: str | None = None
-    reasoning: str = ""  # the thinking, apart from the answer ("" for a model that does not think)
-    note: str | None = None  # worth telling the user, but not an error (e.g. reasoning_effort was dropped)
 
 
 def classify(err: Exception, config: TierConfig, streaming: bool = False) -> BackendError:
@@ -412,7 +392,7 @@ class TierClient:
         try:
             if ticket is not None and not ticket.granted:  # granted at once: no wait, queue_ms stays 0
                 async for ahead in ticket.positions():
-                    yield Waiting(ahead)
+                    yield Waiting(ahead=ahead)
                 metrics.queue_ms = (time.perf_counter() - timeline.started) * 1000
                 timeline = _Timeline(time.perf_counter())  # the request is sent now: TTFT and total count from here
             stream, note = await self._create(prompt, True, limit, temperature, effort)
@@ -435,7 +415,7 @@ class TierClient:
                     now = time.perf_counter()
                     for piece in pieces:
                         timeline.mark(piece.kind, now)
-                        yield Delta(piece.text, piece.kind)
+                        yield Delta(text=piece.text, kind=piece.kind)
         except WIRE_ERRORS as err:  # what the server or the network did; a bug of ours raises
             error = classify(err, cfg, streaming=stream is not None)
         finally:
@@ -453,12 +433,12 @@ class TierClient:
             now = time.perf_counter()
             for piece in rest:
                 timeline.mark(piece.kind, now)
-                yield Delta(piece.text, piece.kind)
+                yield Delta(text=piece.text, kind=piece.kind)
         metrics.total_ms = (time.perf_counter() - timeline.started) * 1000
         timeline.fill(metrics)
         answer, reasoning = parser.answer, parser.reasoning.strip()
         error = self._finish(metrics, usage, prompt, answer, reasoning, finish_reason, error, limit, effort)
-        yield Finished(answer, metrics, error, finish_reason, reasoning, note)
+        yield Finished(text=answer, metrics=metrics, error=error, finish_reason=finish_reason, reasoning=reasoning, note=note)
 
     async def complete(
         self, prompt: Prompt, max_tokens: int | None = None, temperature: float | None = None,
@@ -501,7 +481,7 @@ class TierClient:
                 ticket.leave()
         metrics.total_ms = (time.perf_counter() - started) * 1000
         error = self._finish(metrics, usage, prompt, answer, reasoning, finish_reason, error, limit, effort)
-        return Finished(answer, metrics, error, finish_reason, reasoning, note)
+        return Finished(text=answer, metrics=metrics, error=error, finish_reason=finish_reason, reasoning=reasoning, note=note)
 
     async def served_models(self) -> list[str]:
         """Model ids the server lists at /v1/models, in its order.

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 from rag.tiers.backends import discover_foundry
 from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, embedded_model_path
-from rag.tiers.supervisor import Supervisor
+from rag.tiers.base import TierName, TierStatus
+from rag.tiers.server import EmbeddedTier, ServerTier
+from rag.tiers.supervisor import Supervisor  # the embedded SLM's, reached through Tiers.supervisor
 from rag.tiers.client import TierClient, TierConfig
 from rag.tiers.models import resolve_model
 from rag.errors import BackendError, ConfigError
@@ -27,63 +29,48 @@ from rag.tiers.metrics import Prices
 from rag.tiers.queue import FairQueue
 from rag.settings import Settings
 
-__all__ = ["TierStatus", "Tiers", "open_tiers"]
-
-
-@dataclass
-class TierStatus:
-    tier: str
-    ok: bool
-    base_url: str = ""
-    model: str = ""
-    origin: str = ""  # "configured", "foundry", "embedded"
-    note: str = ""
-
-    def line(self) -> str:
-        if self.ok:
-            detail = f"; {self.note}" if self.note else ""
-            return f"{self.tier.upper()}: {self.model} at {self.base_url} ({self.origin}{detail})"
-        return f"{self.tier.upper()}: unavailable: {self.note}"
+__all__ = ["Tiers", "open_tiers"]
 
 
 @dataclass
 class Tiers:
-    slm: TierClient | None = None
-    llm: TierClient | None = None
-    statuses: list[TierStatus] = field(default_factory=list)
-    embedded: EmbeddedServer | None = None
-    supervisor: Supervisor | None = None  # set when the SLM is the embedded server
+    """The model tiers this process opened (None: not reachable at start-up; ``statuses`` says why)."""
+
+    slm: ServerTier | None = None  # an EmbeddedTier when the SLM is the embedded server
+    llm: ServerTier | None = None
+    statuses: list[TierStatus] = field(default_factory=list)  # each tier's, at start-up
+
+    @property
+    def embedded(self) -> EmbeddedServer | None:
+        return self.slm.server if isinstance(self.slm, EmbeddedTier) else None
+
+    @property
+    def supervisor(self) -> Supervisor | None:
+        return self.slm.supervisor if isinstance(self.slm, EmbeddedTier) else None
+
+    def status(self, name: str) -> TierStatus:
+        """Tier ``name``'s status *now*: an open tier's own (an embedded SLM that crashed past its budget is down,
+        with the reason), else the one it had at start-up."""
+        tier = {TierName.SLM: self.slm, TierName.LLM: self.llm}.get(TierName(name))
+        if tier is not None:
+            return tier.status()
+        started = next((s for s in self.statuses if s.tier == name), None)
+        return started or TierStatus(tier=name, ok=False, note=f"the {name.upper()} tier is not available (set RAG_{name.upper()}_BASE_URL)")
 
     def lines(self) -> list[str]:
-        """Each tier's status in words, as it is *now*: an embedded SLM that crashed past its budget is
-        down with the reason, and its warm-up figures are the latest (re)start's."""
-        out = []
-        for status in self.statuses:
-            if status.tier == "slm" and status.ok and self.supervisor is not None and self.embedded is not None:
-                if self.supervisor.down is not None:
-                    out.append(f"SLM: down: {self.supervisor.down}")
-                    continue
-                if self.embedded.warm is not None and self.supervisor.generation:
-                    restarts = f"{self.supervisor.generation} restart{'s' if self.supervisor.generation > 1 else ''} after a crash"
-                    status = dataclasses.replace(status, note=f"{self.embedded.warm.describe()}; {restarts}")
-            out.append(status.line())
-        return out
+        """Each tier's status in words, as it is now (``status``)."""
+        return [self.status(s.tier).line() for s in self.statuses]
 
     @property
     def llm_note(self) -> str:
-        for status in self.statuses:
-            if status.tier == "llm" and not status.ok:
-                return status.note
-        return ""
+        status = self.status(TierName.LLM)
+        return "" if status.ok else status.note
 
     async def aclose(self) -> None:
-        for client in (self.slm, self.llm):
-            if client is not None:
-                await client.aclose()
-        if self.embedded is not None:
-            await asyncio.to_thread(self.embedded.stop)
-            self.embedded = None
-            self.supervisor = None
+        for tier in (self.slm, self.llm):
+            if tier is not None:
+                await tier.aclose()
+        self.slm = self.llm = None
 
 
 async def open_tiers(settings: Settings, start_embedded: bool = True, owner: str | None = None) -> Tiers:
@@ -107,6 +94,7 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owne
     url, origin, profile, model = settings.slm_base_url, "configured", "chat", settings.slm_model
     env, warm = "RAG_SLM_BASE_URL", ""
     queue: FairQueue | None = None  # a configured server queues for itself (it may serve several at once)
+    embedded_server: EmbeddedServer | None = None
     if url is None and settings.foundry_local_endpoint:
         url, origin, env = settings.foundry_local_endpoint, "foundry", "FOUNDRY_LOCAL_ENDPOINT"
     if url is None:
@@ -115,42 +103,46 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owne
             url, origin = found, "foundry"
     if url is None:
         if not start_embedded:
-            tiers.statuses.append(TierStatus("slm", False, note="no SLM server configured (set RAG_SLM_BASE_URL)"))
+            tiers.statuses.append(TierStatus(tier="slm", ok=False, note="no SLM server configured (set RAG_SLM_BASE_URL)"))
             return
         embedded = EMBEDDED_MODELS[settings.embedded_model]
         try:
             server, warm_note = await _start_embedded(settings, embedded, owner)
         except EmbeddedCrash as crash:  # already says what crashed, how, and where its log is
-            tiers.statuses.append(TierStatus("slm", False, origin="embedded", note=str(crash)))
+            tiers.statuses.append(TierStatus(tier="slm", ok=False, origin="embedded", note=str(crash)))
             return
         except (BackendError, ConfigError, OSError) as err:
-            tiers.statuses.append(TierStatus("slm", False, origin="embedded", note=f"the embedded model server could not start: {err}"))
+            tiers.statuses.append(TierStatus(tier="slm", ok=False, origin="embedded", note=f"the embedded model server could not start: {err}"))
             return
-        tiers.embedded = server
-        tiers.supervisor = Supervisor(server)
+        embedded_server = server
         url, origin, profile, model, env = server.base_url, "embedded", embedded.profile, embedded.alias, "RAG_SLM_BASE_URL"
         warm = warm_note
         queue = FairQueue(slots=1)  # llama-cpp-python's server runs one completion at a time
     if settings.slm_prompt != "auto":
         profile = settings.slm_prompt
     config = TierConfig(
-        "slm", url, model, settings.slm_api_key.get_secret_value(), settings.slm_timeout, settings.slm_max_tokens, settings.slm_temperature,
-        profile, Prices(settings.slm_price_prompt, settings.slm_price_completion), env,
+        tier="slm", base_url=url, model=model, api_key=settings.slm_api_key.get_secret_value(), timeout=settings.slm_timeout, max_tokens=settings.slm_max_tokens, temperature=settings.slm_temperature,
+        profile=profile, prices=Prices(settings.slm_price_prompt, settings.slm_price_completion), env_hint=env,
         reasoning_effort=settings.slm_reasoning_effort,
     )
     client = TierClient(config, queue=queue)
     try:
         served = await client.served_models()
         resolved = resolve_model(model, served, config)
-    except BackendError as err:
+    except BaseException as err:  # the tier is not opened: nothing of it may keep running
         await client.aclose()
-        tiers.statuses.append(TierStatus("slm", False, url, model, origin, str(err)))
+        if embedded_server is not None:
+            await asyncio.to_thread(embedded_server.stop)
+        if not isinstance(err, BackendError):
+            raise
+        tiers.statuses.append(TierStatus(tier="slm", ok=False, base_url=url, model=model, origin=origin, note=str(err)))
         return
     if resolved != model:
         await client.aclose()
         client = TierClient(dataclasses.replace(config, model=resolved), queue=queue)
-    tiers.slm = client
-    tiers.statuses.append(TierStatus("slm", True, url, resolved, origin, warm))
+    started = TierStatus(tier=TierName.SLM, ok=True, base_url=url, model=resolved, origin=origin, note=warm)
+    tiers.slm = ServerTier(client, started) if embedded_server is None else EmbeddedTier(client, embedded_server, started)
+    tiers.statuses.append(started)
 
 
 async def _start_embedded(settings: Settings, embedded, owner: str | None) -> tuple[EmbeddedServer, str]:
@@ -189,12 +181,12 @@ async def _start_embedded(settings: Settings, embedded, owner: str | None) -> tu
 
 async def _open_llm(settings: Settings, tiers: Tiers) -> None:
     if settings.llm_base_url is None:
-        tiers.statuses.append(TierStatus("llm", False, model=settings.llm_model, note="the LLM tier is not configured (set RAG_LLM_BASE_URL)"))
+        tiers.statuses.append(TierStatus(tier="llm", ok=False, model=settings.llm_model, note="the LLM tier is not configured (set RAG_LLM_BASE_URL)"))
         return
     config = TierConfig(
-        "llm", settings.llm_base_url, settings.llm_model, settings.llm_api_key.get_secret_value(), settings.llm_timeout,
-        settings.llm_max_tokens, settings.llm_temperature, "chat",
-        Prices(settings.llm_price_prompt, settings.llm_price_completion), "RAG_LLM_BASE_URL",
+        tier="llm", base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key.get_secret_value(), timeout=settings.llm_timeout,
+        max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature, profile="chat",
+        prices=Prices(settings.llm_price_prompt, settings.llm_price_completion), env_hint="RAG_LLM_BASE_URL",
         reasoning_effort=settings.llm_reasoning_effort,
     )
     client = TierClient(config)
@@ -203,10 +195,11 @@ async def _open_llm(settings: Settings, tiers: Tiers) -> None:
         resolved = resolve_model(settings.llm_model, served, config)
     except BackendError as err:
         await client.aclose()
-        tiers.statuses.append(TierStatus("llm", False, settings.llm_base_url, settings.llm_model, "configured", str(err)))
+        tiers.statuses.append(TierStatus(tier="llm", ok=False, base_url=settings.llm_base_url, model=settings.llm_model, origin="configured", note=str(err)))
         return
     if resolved != settings.llm_model:
         await client.aclose()
         client = TierClient(dataclasses.replace(config, model=resolved))
-    tiers.llm = client
-    tiers.statuses.append(TierStatus("llm", True, settings.llm_base_url, resolved, "configured"))
+    started = TierStatus(tier=TierName.LLM, ok=True, base_url=settings.llm_base_url, model=resolved, origin="configured")
+    tiers.llm = ServerTier(client, started)
+    tiers.statuses.append(started)

@@ -30,18 +30,24 @@ question, or no unit shares its words, it says so instead of quoting.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from rag.search.followup import QUESTION_WEIGHT
 from rag.search.analysis import Analyzer
 from rag.search.bm25 import Stats
 from rag.documents.formats.canonical import closes_fence, is_delimiter_row, match_heading
-from rag.tiers.prompt import CITATION_RE, NOT_COVERED, is_refusal
+from rag.documents.tokens import count_tokens
+from rag.tiers.base import Delta, Finished, TierName, TierStatus
+from rag.tiers.metrics import TierMetrics
+from rag.tiers.prompt import CITATION_RE, NOT_COVERED, Prompt, is_refusal
 from rag.search.retrieval import Hit
 
-__all__ = ["Extract", "Unit", "extract_answer", "short_phrase", "units"]
+__all__ = ["Extract", "ExtractiveTier", "Unit", "extract_answer", "short_phrase", "units", "word_pieces"]
 
 _LEAD = {"en": "From the documents:", "tr": "Belgelerden:"}
 _VERIFIED = {
@@ -394,3 +400,61 @@ def _blank_header(row: str) -> str:
     """A header for rows whose table header is not in the passage: empty cells, so the rows still render as a table."""
     cells = max(1, row.strip().strip("|").count("|") + 1)
     return "|" + " |" * cells + "\n|" + " --- |" * cells
+
+
+class ExtractiveTier:
+    """The tier that is always there: it answers with the passages' best sentences, cited (``extract_answer``).
+
+    It reads the prompt's ``evidence`` (``rag.tiers.prompt.Evidence``), not its text; its figures are
+    measured like a model's, with its tokens counted by tiktoken (``TierMetrics.estimated``).
+    """
+
+    name = TierName.EXTRACTIVE
+    model = "extractive"
+
+    def status(self) -> TierStatus:
+        return TierStatus(tier=self.name, ok=True, model=self.model, origin="built in")
+
+    async def prepare(self) -> str | None:
+        return None
+
+    async def stream(
+        self, prompt: Prompt, *, max_tokens: int | None = None, temperature: float | None = None, reasoning_effort: object = None,
+    ) -> AsyncIterator[Delta | Finished]:
+        """The extract as word-sized deltas, then its ``Finished``. Raises ``ValueError`` for a prompt without evidence."""
+        evidence = prompt.evidence
+        if evidence is None:
+            raise ValueError("the extractive tier needs the prompt's evidence (rag.tiers.prompt.Evidence)")
+        started = time.perf_counter()
+        extract = await asyncio.to_thread(  # stemming every passage's sentences: off the event loop
+            functools.partial(
+                extract_answer, evidence.terms, evidence.hits, evidence.analyzer, evidence.stats, evidence.lang,
+                evidence.covered, terms_by_lang=evidence.terms_by_lang, subject_by_lang=evidence.subject_by_lang,
+                draft=evidence.draft,
+            )
+        )
+        first_at = time.perf_counter()
+        for piece in word_pieces(extract.text):
+            yield Delta(text=piece)
+        metrics = TierMetrics(tier=self.name, model=self.model, ttft_ms=(first_at - started) * 1000)
+        metrics.ttfa_ms = metrics.ttft_ms  # no thinking: the first token is the answer's
+        metrics.total_ms = (time.perf_counter() - started) * 1000
+        metrics.completion_tokens = (await asyncio.to_thread(count_tokens, [extract.text]))[0]
+        metrics.estimated = True
+        yield Finished(text=extract.text, metrics=metrics)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def word_pieces(text: str) -> list[str]:
+    """Stream-sized pieces of a text (words with their trailing space)."""
+    pieces, current = [], ""
+    for ch in text:
+        current += ch
+        if ch in " \n":
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces

@@ -8,9 +8,14 @@ the same shape) and by the checks of ``rag.answer.escalation``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["CITATION_RE", "NOT_COVERED", "Prompt", "is_refusal"]
+from rag.search.analysis import Analyzer
+from rag.search.bm25 import Stats
+from rag.search.retrieval import Hit
+
+__all__ = ["CITATION_RE", "NOT_COVERED", "Evidence", "Prompt", "is_refusal"]
 
 NOT_COVERED = {
     "en": "The documents don't cover this.",
@@ -28,14 +33,38 @@ _REFUSAL_RE = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
+class Evidence:
+    """What the extractive tier quotes from: the passages and how the question was analysed (``SearchResult``).
+
+    ``terms``: the question's terms in its own language; ``terms_by_lang``: per document language;
+    ``subject_by_lang``: a follow-up's subject carried from earlier turns; ``stats``: the index's (or the chat's
+    overlay's) BM25 statistics; ``draft``: a complete SLM answer that may lead when a passage holds it.
+    """
+
+    terms: Sequence[str]
+    hits: Sequence[Hit]
+    analyzer: Analyzer
+    stats: Stats
+    lang: str
+    covered: bool
+    terms_by_lang: Mapping[str, Sequence[str]] | None = None
+    subject_by_lang: Mapping[str, Sequence[str]] | None = None
+    draft: str = ""
+
+
+@dataclass(kw_only=True, frozen=True)
 class Prompt:
+    """What a tier is asked: the chat profile (``messages``), the completion profile (``text``, ending at ``stop``),
+    and for the extractive tier the ``evidence``."""
+
     messages: list[dict[str, str]]  # chat profile
     text: str  # completion profile
     stop: list[str]
     # The one-shot profile asks for a short factual phrase ("5273."); a base model
     # that goes on past that is rambling, so its answer budget is capped.
     completion_max_tokens: int = 48
+    evidence: Evidence | None = None
 
 
 def is_refusal(answer: str) -> bool:

@@ -52,7 +52,9 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.tiers.client import Delta, Finished, TierClient, Waiting
+from rag.tiers.base import Delta, Finished, Waiting
+
+from rag.tiers.base import Tier
 from rag.errors import RagError, TruncatedStream
 from rag.tiers.metrics import TierMetrics
 from rag.tiers.prompt import Prompt
@@ -62,7 +64,9 @@ from rag.search.retrieval import Hit, search
 if TYPE_CHECKING:
     from rag.search.index import Index
     from rag.web.runtime import Parts
-    from rag.tiers.discovery import Tiers, TierStatus
+    from rag.tiers.discovery import Tiers
+    from rag.tiers.base import TierStatus
+    from rag.tiers.server import ServerTier
 
 __all__ = [
     "COMPARE_PROMPT",
@@ -189,17 +193,17 @@ def demo_prompt(prompt: str, context: str = "", hits: Sequence[Hit] = (), lang: 
     elif context.strip():
         flat = " ".join(context.split())
         built = Prompt(
-            [
+            messages=[
                 {"role": "system", "content": "Answer using the reference text below. If it does not contain the answer, say so."},
                 {"role": "user", "content": f"Reference text:\n\n{context.strip()}\n\n{prompt}"},
             ],
-            f"Context: {flat}\nQuestion: {' '.join(prompt.split())}\nAnswer:",
-            ["\n"],
+            text=f"Context: {flat}\nQuestion: {' '.join(prompt.split())}\nAnswer:",
+            stop=["\n"],
         )
     else:
-        built = Prompt([{"role": "user", "content": prompt}], f"Question: {prompt}\nAnswer:", ["\n\n"])
+        built = Prompt(messages=[{"role": "user", "content": prompt}], text=f"Question: {prompt}\nAnswer:", stop=["\n\n"])
     if completion_max_tokens is not None:
-        built = Prompt(built.messages, built.text, built.stop, completion_max_tokens)
+        built = Prompt(messages=built.messages, text=built.text, stop=built.stop, completion_max_tokens=completion_max_tokens)
     return built
 
 
@@ -223,13 +227,7 @@ class DemoRuntime:
 
 
 def _down_reason(tiers: Tiers, tier: str) -> str:
-    supervisor = tiers.supervisor
-    if tier == "slm" and supervisor is not None and supervisor.down is not None:
-        return supervisor.down
-    for status in tiers.statuses:
-        if status.tier == tier and not status.ok:
-            return status.note
-    return f"the {tier.upper()} tier is not available (set RAG_{tier.upper()}_BASE_URL)"
+    return tiers.status(tier).note
 
 
 # ------------------------------------------------------------------ one pass
@@ -258,18 +256,15 @@ async def run_pass(request: RunRequest, runtime: DemoRuntime) -> AsyncIterator[W
     if passages is not None:
         yield passages
 
-    clients: list[tuple[str, TierClient]] = []
-    supervisor = runtime.tiers.supervisor
-    for tier in request.tiers:
-        client: TierClient | None = getattr(runtime.tiers, tier)
-        if tier == "slm" and client is not None and supervisor is not None:
-            await asyncio.to_thread(supervisor.ensure_running)  # the chat's restart of a crashed embedded server, shared
-            if supervisor.down is not None:
-                client = None
-        if client is None:
-            yield WireEvent("tier_down", {"tier": tier, "reason": _down_reason(runtime.tiers, tier)})
+    clients: list[tuple[str, Tier]] = []
+    for name in request.tiers:
+        tier: Tier | None = getattr(runtime.tiers, name)
+        if tier is not None:
+            await tier.prepare()  # the chat's restart of a crashed embedded server, shared
+        if tier is None or not tier.status().ok:
+            yield WireEvent("tier_down", {"tier": name, "reason": _down_reason(runtime.tiers, name)})
         else:
-            clients.append((tier, client))
+            clients.append((name, tier))
     if clients:
         async for event in _stream_tiers(clients, prompt, request, prep_ms):
             yield event
@@ -279,12 +274,12 @@ async def run_pass(request: RunRequest, runtime: DemoRuntime) -> AsyncIterator[W
 _END = object()
 
 
-async def _stream_tiers(clients: list[tuple[str, TierClient]], prompt: Prompt, request: RunRequest, prep_ms: float) -> AsyncIterator[WireEvent]:
+async def _stream_tiers(clients: list[tuple[str, Tier]], prompt: Prompt, request: RunRequest, prep_ms: float) -> AsyncIterator[WireEvent]:
     """The tiers' events merged in arrival order, with keepalives while none arrives."""
     queue: asyncio.Queue[object] = asyncio.Queue()
 
-    async def pump(tier: str, client: TierClient) -> None:
-        queue.put_nowait(WireEvent("tier_start", {"tier": tier, "model": client.config.model}))
+    async def pump(tier: str, client: Tier) -> None:
+        queue.put_nowait(WireEvent("tier_start", {"tier": tier, "model": client.model}))
         stream = client.stream(prompt, max_tokens=request.max_tokens, temperature=request.temperature)
         async with aclosing(stream) as events:  # closed on cancel: the server's request is closed too
             async for event in events:
@@ -321,7 +316,7 @@ async def _stream_tiers(clients: list[tuple[str, TierClient]], prompt: Prompt, r
 # ------------------------------------------------------------------ HTTP
 
 
-def _status_data(status: TierStatus, client: TierClient | None) -> dict[str, object]:
+def _status_data(status: TierStatus, client: ServerTier | None) -> dict[str, object]:
     data = {k: getattr(status, k) for k in ("tier", "ok", "model", "base_url", "origin", "note")}
     if client is not None:
         data.update(model=client.config.model, max_tokens=client.config.max_tokens, temperature=client.config.temperature, profile=client.config.profile)
@@ -373,15 +368,11 @@ def demo_router(
         rt = await runtime()
         tiers = []
         for tier in TIERS:
-            status = next((s for s in rt.tiers.statuses if s.tier == tier), None)
-            client: TierClient | None = getattr(rt.tiers, tier)
-            supervisor = rt.tiers.supervisor
-            if tier == "slm" and supervisor is not None and supervisor.down is not None:
-                status, client = None, None  # crashed past its budget since the start: down, with the reason
-            if status is None:
-                tiers.append({"tier": tier, "ok": client is not None, "note": "" if client else _down_reason(rt.tiers, tier)})
+            client: ServerTier | None = getattr(rt.tiers, tier)
+            if client is not None and not client.status().ok:  # crashed past its budget since the start: down, with the reason
+                tiers.append({"tier": tier, "ok": False, "note": _down_reason(rt.tiers, tier)})
             else:
-                tiers.append(_status_data(status, client))
+                tiers.append(_status_data(rt.tiers.status(tier), client))
         index = rt.index
         return JSONResponse({
             "default_prompt": default_prompt,
