@@ -71,16 +71,16 @@ class Settings(BaseSettings):
         0.25, ge=0, le=1,
         description="retrieval confidence: share of the question's idf mass the top passage must hold (calibrated on the dev set)",
     )
-    bm25_k1: float = Field(1.5, gt=0, le=10)
-    bm25_b: float = Field(0.75, ge=0, le=1)
+    bm25_k1: float = Field(1.5, gt=0, le=10, description="BM25 term-frequency saturation k1 (bm25s's default)")
+    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation b (bm25s's default)")
 
     # --- the SLM tier: answers first. No base URL: Foundry Local if found, else the embedded server.
     slm_base_url: str | None = Field(None, description="OpenAI-compatible base URL of the SLM, e.g. http://127.0.0.1:11434/v1")
     slm_model: str = Field("phi-4-mini", min_length=1, description="model id or alias (resolved against /v1/models)")
     slm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key of the SLM server, if it wants one (never printed)")
     slm_timeout: float = Field(60.0, gt=0, le=3600, description="seconds before an SLM request gives up")
-    slm_max_tokens: int = Field(256, ge=1, le=32768)
-    slm_temperature: float = Field(0.0, ge=0, le=2)
+    slm_max_tokens: int = Field(256, ge=1, le=32768, description="most tokens the SLM may generate per answer, thinking included")
+    slm_temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature of the SLM (0: the same answer each time)")
     slm_reasoning_effort: Literal["low", "medium", "high"] | None = Field(
         None, description="reasoning_effort sent to a reasoning SLM (low|medium|high); unset or empty: not sent"
     )
@@ -90,11 +90,11 @@ class Settings(BaseSettings):
     slm_sources: int = Field(3, ge=1, le=50, description="passages the SLM reads (the LLM reads all top-k)")
     # --- the LLM tier: takes over when escalation fires. No base URL: escalation is skipped, with a note.
     llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL of the LLM tier")
-    llm_model: str = Field("gpt-oss-20b", min_length=1)
+    llm_model: str = Field("gpt-oss-20b", min_length=1, description="model id or alias of the LLM tier, as its server lists it (/v1/models)")
     llm_api_key: SecretStr = Field(SecretStr("not-needed"), description="API key of the LLM tier (never printed)")
-    llm_timeout: float = Field(120.0, gt=0, le=3600)
-    llm_max_tokens: int = Field(512, ge=1, le=32768)
-    llm_temperature: float = Field(0.0, ge=0, le=2)
+    llm_timeout: float = Field(120.0, gt=0, le=3600, description="seconds the LLM may take to answer before the turn gives up on it")
+    llm_max_tokens: int = Field(512, ge=1, le=32768, description="most tokens the LLM may generate per answer, thinking included")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature of the LLM")
     llm_reasoning_effort: Literal["low", "medium", "high"] | None = Field(
         "low", description="reasoning_effort sent to the LLM tier (low keeps gpt-oss-20b fast); empty: not sent"
     )
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         description="the workshop's variable: the /demo page's default prompt (None: the workshop's own)",
     )
     embedded_model: Literal["gemma3-270m", "smollm2-135m"] = Field(
-        "gemma3-270m", description="model of the embedded llama.cpp server (see README: chosen by measurement)"
+        "gemma3-270m", description="model of the embedded llama.cpp server (docs/embedded-model.md: chosen by measurement)"
     )
     history_db: Path | None = Field(
         None, description="SQLite file of the chat history (default: chat-history.db in RAG_DATA_DIR; 'off': no history)"
@@ -130,7 +130,7 @@ class Settings(BaseSettings):
 
     # --- escalation: decided after the SLM's answer is complete
     escalate: Literal["auto", "always", "never"] = Field("auto", description="auto: the policy decides")
-    escalation_mode: Literal["refine", "regenerate"] = Field("refine")
+    escalation_mode: Literal["refine", "regenerate"] = Field("refine", description="refine: the LLM improves the SLM's draft; regenerate: it answers afresh from the sources")
     short_answer_chars: int = Field(
         0, ge=0, le=5000,
         description="answers shorter than this many characters escalate as 'short' (0: off; the workshop's briefs: 600; "
@@ -265,7 +265,7 @@ def load_settings(**overrides: object) -> Settings:
             close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
             hints.append(f"{name}" + (f" (did you mean {close[0]}?)" if close else ""))
         raise ConfigError(
-            "Unknown setting: " + ", ".join(hints) + ". Fix its name or remove it (the settings are listed in the README)."
+            "Unknown setting: " + ", ".join(hints) + ". Fix its name or remove it (the settings are listed in docs/settings.md)."
         )
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
