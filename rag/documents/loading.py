@@ -30,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from rag.errors import DocsError, LoadError
 from rag.documents.formats import Page, Parsed
 from rag.documents.normalize import normalize_text
+from rag.errors import DocsError, LoadError
 
 __all__ = [
     "LOADER_VERSION",

@@ -217,7 +217,7 @@ def score_segments(
             if everywhere:
                 scores[rows] += by_lang[-1] * contribution
                 continue
-            scores[rows] += times[row_langs[s][rows]] * contribution  # type: ignore[index]
+            scores[rows] += times[row_langs[s][rows]] * contribution
     return out
 
 

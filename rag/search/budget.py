@@ -27,8 +27,8 @@ import threading
 from collections.abc import Iterable
 
 from rag.documents.chunking import Chunk
-from rag.errors import LoadError
 from rag.documents.loading import MB
+from rag.errors import LoadError
 
 __all__ = ["MB", "UploadBudget", "UploadsFull", "upload_cost"]
 

@@ -52,8 +52,8 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from rag.search.bm25 import Segment
 from rag.documents.chunking import Chunk
+from rag.search.bm25 import Segment
 
 __all__ = ["CACHE_FILE", "CACHE_VERSION", "CachedIndex", "FileRecord", "cache_folder", "read_cache", "write_cache"]
 
@@ -235,14 +235,14 @@ def decode(arrays: dict[str, np.ndarray], fingerprint: str) -> CachedIndex | Non
     segment = _segment(arrays, records["vocab"])
     if segment is False or (segment is not None and segment.size != n):
         return None
-    return CachedIndex(records["fingerprint"], files, segment)  # type: ignore[arg-type]
+    return CachedIndex(records["fingerprint"], files, segment)
 
 
 def _segment(arrays: dict[str, np.ndarray], vocab: object) -> Segment | None | bool:
     """The segment in ``arrays`` (None: none was saved; False: it is not a valid one)."""
     if vocab is None:
         return None if all(arrays[name].size == 0 for name in _ARRAYS) else False
-    if not _strings(vocab) or len(set(vocab)) != len(vocab):  # type: ignore[arg-type]
+    if not _strings(vocab) or len(set(vocab)) != len(vocab):
         return False
     assert isinstance(vocab, list)
     shape, doc_len = arrays["shape"], arrays["doc_len"]
@@ -285,7 +285,7 @@ def read_cache(folder: Path, fingerprint: str) -> CachedIndex | None:
         return decode(arrays, fingerprint)
     except FileNotFoundError:
         return None
-    except Exception:  # noqa: BLE001 - a corrupt or hostile file can raise nearly anything (ValueError, zipfile.BadZipFile, MemoryError...): rebuild
+    except Exception:  # a corrupt or hostile file can raise nearly anything (ValueError, zipfile.BadZipFile, MemoryError...): rebuild
         return None
 
 

@@ -24,15 +24,15 @@ from typing import overload
 
 import numpy as np
 
-from rag.search.analysis import LANGUAGES, Analyzer, detect_language
-from rag.search.bm25 import BM25Params, Segment, Stats
-from rag.search.cache import CACHE_VERSION, CachedIndex, FileRecord, cache_folder, read_cache, write_cache
 from rag.documents.chunking import Chunk, ChunkConfig, chunk_document
-from rag.errors import DocsError, LoadError
-from rag.settings import Settings
 from rag.documents.loading import DEFAULT_MAX_BYTES, LOADER_VERSION, SUPPORTED_SUFFIXES, Document, Skipped, iter_files, load_bytes, load_file, upload_name
 from rag.documents.tokens import count_tokens
+from rag.errors import DocsError, LoadError
+from rag.search.analysis import LANGUAGES, Analyzer, detect_language
+from rag.search.bm25 import BM25Params, Segment, Stats
 from rag.search.budget import UploadBudget, upload_cost
+from rag.search.cache import CACHE_VERSION, CachedIndex, FileRecord, cache_folder, read_cache, write_cache
+from rag.settings import Settings
 
 __all__ = ["Added", "Index", "IndexConfig", "IndexReport", "Overlay", "OverlayView", "analyze_chunk_terms", "open_index"]
 

@@ -33,8 +33,8 @@ import re
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from rag.search.analysis import ALL_QUESTION_WORDS, ALL_STOPWORDS, fold, is_stopword, words
 from rag.documents.chunking import TRAIL_SEPARATOR
+from rag.search.analysis import ALL_QUESTION_WORDS, ALL_STOPWORDS, fold, is_stopword, words
 
 __all__ = ["BOOST", "DEPTH", "is_definition_question", "is_problem_question", "is_quantity_question", "rerank", "topic_words"]
 

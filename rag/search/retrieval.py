@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.documents.chunking import Chunk
+from rag.documents.normalize import normalize_text
 from rag.search.analysis import detect_language, fold, words
 from rag.search.bm25 import Stats, score_segments, top_k
-from rag.documents.chunking import Chunk
 from rag.search.confidence import judge_coverage, name_like_words
 from rag.search.followup import MAX_DEPTH, Carry, Followup, resolve
 from rag.search.index import LANG_CODES, Index, Overlay
-from rag.documents.normalize import normalize_text
 from rag.search.rerank import rerank
 from rag.settings import default
 

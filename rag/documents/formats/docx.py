@@ -34,11 +34,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.errors import LoadError
 from rag.documents.formats import Page, Parsed
 from rag.documents.formats.canonical import escape_text, heading, table
 from rag.documents.formats.package import check_package
 from rag.documents.normalize import normalize_text
+from rag.errors import LoadError
 
 __all__ = ["parse_docx"]
 

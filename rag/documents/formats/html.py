@@ -36,10 +36,10 @@ _LINE_START_MARK = re.compile(r"^([ \t]*)(#{1,6}(?=[ \t]|$)|`{3,}|~{3,}|[=-]+[ \
 
 
 class _Converter(MarkdownConverter):
-    def escape(self, text: str, parent_tags: set[str]) -> str:  # type: ignore[override]
+    def escape(self, text: str, parent_tags: set[str]) -> str:
         return _LINE_START_MARK.sub(r"\1\\\2", super().escape(text, parent_tags))
 
-    def convert_pre(self, el, text: str, parent_tags: set[str]) -> str:  # type: ignore[no-untyped-def]
+    def convert_pre(self, el, text: str, parent_tags: set[str]) -> str:
         if not text.strip():
             return ""
         code = el.find("code")

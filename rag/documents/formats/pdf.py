@@ -31,9 +31,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from rag.errors import LoadError
 from rag.documents.formats import Page, Parsed
 from rag.documents.normalize import normalize_text
+from rag.errors import LoadError
 
 __all__ = ["parse_pdf"]
 
@@ -217,7 +217,7 @@ def _value(annot: Any) -> str:
     return ""
 
 
-def _collector(fragments: list[tuple[float, float, str]]):  # type: ignore[no-untyped-def]
+def _collector(fragments: list[tuple[float, float, str]]):
     """A pypdf ``visitor_text`` that records each text fragment at its page position."""
 
     def visit(text: str, cm: list[float], tm: list[float], font: Any, size: Any) -> None:
@@ -262,7 +262,7 @@ def _with_values(text: str, fields: list[_Field], fragments: list[tuple[float, f
             extra.append(f"{field.label or label or 'Field'}: {field.value}")
             continue
         n, end = spot
-        insert = ("" if label.endswith(":") else ":") + " " + field.value  # type: ignore[union-attr]
+        insert = ("" if label.endswith(":") else ":") + " " + field.value
         lines[n] = lines[n][:end] + insert + lines[n][end:]
         searched_to[n] = end + len(insert)
     return "\n".join(lines + extra)
