@@ -23,6 +23,7 @@ from rag.errors import RagError
 from rag.search.index import Index, IndexConfig, IndexReport, open_index
 from rag.search.retrieval import SearchResult, search
 from rag.settings import Settings, load_settings
+from rag.tiers.base import TierName
 
 __all__ = ["cli", "main"]
 
@@ -341,7 +342,7 @@ def _failed_at_start(statuses, settings: Settings) -> bool:
 
     An LLM tier that was never configured is a choice, not a failure (escalation is skipped with a note).
     """
-    return any(not s.ok and (s.tier != "llm" or settings.llm_base_url is not None) for s in statuses)
+    return any(not s.ok and (s.tier != TierName.LLM or settings.llm_base_url is not None) for s in statuses)
 
 
 def _ms(value: float | None) -> str:
@@ -366,16 +367,19 @@ def _require_slm(tiers) -> None:
     if tiers.slm is None:
         from rag.errors import BackendUnavailable
 
-        raise BackendUnavailable(tiers.status("slm").note)
+        raise BackendUnavailable(tiers.status(TierName.SLM).note)
 
 
 @cli.command()
-@click.option("--prompt", envvar="COMPARE_PROMPT", default="Explain in two sentences what an edge AI model is.", show_default=True, help="Prompt sent to both tiers (env COMPARE_PROMPT).")
+@click.option(
+    "--prompt", envvar="COMPARE_PROMPT", default="Explain in two sentences what an edge AI model is.", show_default=True,
+    help="Prompt sent to both tiers (env COMPARE_PROMPT).",
+)
 def compare(prompt: str) -> None:
     """The workshop's model comparison: the same prompt on the SLM and LLM tiers; JSON."""
     from rag.tiers.base import Finished
-    from rag.tiers.prompt import Prompt
     from rag.tiers.discovery import open_tiers
+    from rag.tiers.prompt import Prompt
 
     settings = _settings(None)
 
@@ -386,7 +390,7 @@ def compare(prompt: str) -> None:
             rows = []
             for client in (tiers.slm, tiers.llm):
                 if client is None:
-                    rows.append({"tier": "llm", "available": False, "note": tiers.llm_note})
+                    rows.append({"tier": TierName.LLM, "available": False, "note": tiers.llm_note})
                     continue
                 p = Prompt(messages=[{"role": "user", "content": prompt}], text=f"Question: {prompt}\nAnswer:", stop=["\n\n"])
                 finished = None
@@ -411,18 +415,23 @@ def compare(prompt: str) -> None:
 @cli.command()
 @click.option("--models", envvar="BENCH_MODELS", default="", help="Comma list of model ids on the SLM server (env BENCH_MODELS; default: the SLM's model).")
 @click.option("--rounds", envvar="BENCH_ROUNDS", type=click.IntRange(1, 1000), default=3, show_default=True, help="Measured rounds per model (env BENCH_ROUNDS).")
-@click.option("--prompt", envvar="BENCH_PROMPT", default="List three benefits of running language models on the edge.", show_default=True, help="Prompt (env BENCH_PROMPT).")
-@click.option("--stream/--no-stream", envvar="BENCH_STREAM", default=True, show_default=True, help="Stream (needed for TTFT and tok/s); --no-stream times whole responses (env BENCH_STREAM).")
+@click.option(
+    "--prompt", envvar="BENCH_PROMPT", default="List three benefits of running language models on the edge.", show_default=True,
+    help="Prompt (env BENCH_PROMPT).",
+)
+@click.option(
+    "--stream/--no-stream", envvar="BENCH_STREAM", default=True, show_default=True,
+    help="Stream (needed for TTFT and tok/s); --no-stream times whole responses (env BENCH_STREAM).",
+)
 def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
     """The workshop's benchmark: a warm-up, then ROUNDS per model; p50/p95 latency, TTFT, first answer token, answer tok/s."""
     import statistics
 
-    from rag.tiers.base import Finished
-
-    from rag.tiers.client import TierClient
     from rag.evaluation.qa import percentile
-    from rag.tiers.prompt import Prompt
+    from rag.tiers.base import Finished
+    from rag.tiers.client import TierClient
     from rag.tiers.discovery import open_tiers
+    from rag.tiers.prompt import Prompt
 
     settings = _settings(None)
 
@@ -492,9 +501,9 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
 )
 def eval_command(qa_path: Path | None, docs: Path | None, answers: bool, judge: bool, calibrate: bool, out: Path, dialogues_path: Path | None) -> None:
     """Evaluate retrieval (and answers) on a question set; write report.json and report.html."""
-    from rag.evaluation.run import run_eval
     from rag.evaluation.qa import load_qa
     from rag.evaluation.report import markdown_summary, write_report
+    from rag.evaluation.run import run_eval
 
     settings = _settings(docs)
     qa_path = qa_path or Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "dev_qa.jsonl"

@@ -39,8 +39,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.search.analysis import Analyzer, fold, fold_accents, is_stopword, words
-from rag.tiers.prompt import CITATION_RE
 from rag.search.stopwords import STOPWORDS
+from rag.tiers.prompt import CITATION_RE
 
 __all__ = ["Outcome", "Policy", "Support", "assess", "decide", "support", "unsupported_facts"]
 

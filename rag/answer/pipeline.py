@@ -258,7 +258,7 @@ class Assistant:
         uses its configured temperature. ``reasoning_effort``: per tier, overrides the
         configured effort (None: don't send).
         """
-        temperatures = temperature if isinstance(temperature, Mapping) else {"slm": temperature, "llm": temperature}
+        temperatures = temperature if isinstance(temperature, Mapping) else {TierName.SLM: temperature, TierName.LLM: temperature}
         cfg = self.config
         efforts = dict(reasoning_effort or {})
         thoughts: dict[str, str] = {}
@@ -319,7 +319,7 @@ class Assistant:
                 retry = ""
                 while tier is not None:
                     end: TierEnd | None = None
-                    events = _tier_events(tier, slm_prompt, temperatures.get("slm"), retry, efforts.get("slm", USE_CONFIG))
+                    events = _tier_events(tier, slm_prompt, temperatures.get(TierName.SLM), retry, efforts.get(TierName.SLM, USE_CONFIG))
                     async with aclosing(events):  # a stopped turn closes the stream now, giving back its place in the queue
                         async for event in events:
                             end = event if isinstance(event, TierEnd) else end
@@ -328,7 +328,7 @@ class Assistant:
                     slm_text, slm_failed, slm_truncated = end.text, end.error is not None, end.truncated
                     slm_budget = end.budget
                     turn.tiers.append(end.metrics)
-                    thoughts["slm"] = end.reasoning
+                    thoughts[TierName.SLM] = end.reasoning
                     if end.error:
                         notes.append(f"SLM: {end.error}")
                         said.append(notes[-1])
@@ -364,14 +364,14 @@ class Assistant:
                 yield Escalation(reasons=reasons, mode=mode, to=TierName.LLM)
                 prompt = refine_prompt(full_prompt, slm_text, lang) if (mode == "refine" and slm_text.strip()) else full_prompt
                 end = None
-                events = _tier_events(tier, prompt, temperatures.get("llm"), ", ".join(reasons), efforts.get("llm", USE_CONFIG))
+                events = _tier_events(tier, prompt, temperatures.get(TierName.LLM), ", ".join(reasons), efforts.get(TierName.LLM, USE_CONFIG))
                 async with aclosing(events):
                     async for event in events:
                         end = event if isinstance(event, TierEnd) else end
                         yield event
                 assert end is not None
                 turn.tiers.append(end.metrics)
-                thoughts["llm"] = end.reasoning
+                thoughts[TierName.LLM] = end.reasoning
                 if end.note:
                     notes.append(end.note)
                 if end.error:

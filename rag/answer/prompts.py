@@ -20,7 +20,6 @@ after the context (``history``, already cut to the token budget by the caller).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from rag.search.followup import Turn
 from rag.search.retrieval import Hit

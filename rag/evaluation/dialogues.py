@@ -119,7 +119,8 @@ def score_dialogues(
 
     ``search_in(dialogue, question, history)`` resolves ``question`` against
     ``history`` (empty for ``bare`` and ``standalone``) and runs the search for that
-    dialogue's language, as the app does (``rag.search.retrieval.resolve_followup``). Returns ``{"k": k, "n": ..., "by_lang": {lang: {mode: {"evidence@1": .., "evidence@k": ..}}},
+    dialogue's language, as the app does (``rag.search.retrieval.resolve_followup``). Returns
+    ``{"k": k, "n": ..., "by_lang": {lang: {mode: {"evidence@1": .., "evidence@k": ..}}},
     "by_kind": {...}, "overall": {...}}``; shares in 0..1, rounded to 3 places.
     """
     rows: list[_Row] = []

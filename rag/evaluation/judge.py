@@ -13,12 +13,11 @@ import json
 import re
 from collections.abc import Sequence
 
-from rag.tiers.base import Finished
-
-from rag.tiers.client import TierClient
-from rag.tiers.prompt import Prompt
 from rag.answer.prompts import format_sources
 from rag.search.retrieval import Hit
+from rag.tiers.base import Finished
+from rag.tiers.client import TierClient
+from rag.tiers.prompt import Prompt
 
 __all__ = ["JUDGE_INSTRUCTIONS", "judge_answer", "parse_scores"]
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rag.errors import ConfigError
+from rag.tiers.base import TierName
 
 __all__ = [
     "AnswerRow",
@@ -241,9 +242,9 @@ def answer_metrics(rows: Sequence[AnswerRow]) -> dict[str, object]:
     """Answers: correct, supported and refused overall and per answering tier, then escalation, latency, tokens, cost, rubric."""
     answerable = [r for r in rows if r.answerable]
     unanswerable = [r for r in rows if not r.answerable]
-    per_tier = {tier: _answer_block([r for r in rows if r.tier == tier]) for tier in ("slm", "llm", "extractive")}
+    per_tier = {tier: _answer_block([r for r in rows if r.tier == tier]) for tier in (TierName.SLM, TierName.LLM, TierName.EXTRACTIVE)}
     latency: dict[str, dict[str, float | None]] = {}
-    for tier in ("slm", "llm", "extractive"):
+    for tier in (TierName.SLM, TierName.LLM, TierName.EXTRACTIVE):
         metrics = [t for r in rows for t in r.tiers if t.get("tier") == tier]
         if not metrics:
             continue

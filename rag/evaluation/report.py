@@ -16,6 +16,8 @@ from pathlib import Path
 __all__ = ["headline", "markdown_summary", "write_report"]
 
 
+from rag.tiers.base import TierName
+
 def _frac(share: dict) -> str:
     rate = share.get("rate")
     return f"{share['n']}/{share['of']}" + (f" ({rate:.0%})" if rate is not None else "")
@@ -124,7 +126,7 @@ def _figures(report: dict) -> list:
         fig.update_layout(title="Latency per tier (ms)", barmode="group")
         figs.append(fig)
         rows = report.get("answer_rows", [])
-        tokens = {t: [0, 0] for t in ("slm", "llm", "extractive")}
+        tokens = {t: [0, 0] for t in (TierName.SLM, TierName.LLM, TierName.EXTRACTIVE)}
         for row in rows:
             for m in row["tiers"]:
                 tokens[m["tier"]][0] += m["prompt_tokens"]

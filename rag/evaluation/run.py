@@ -15,14 +15,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rag.answer.escalation import support
+from rag.answer.pipeline import Assistant, AssistantConfig, Done
+from rag.evaluation.judge import judge_answer
 from rag.evaluation.qa import AnswerRow, QAItem, RetrievalRow, answer_metrics, best_threshold, has_phrase, is_correct, retrieval_metrics
 from rag.search.index import Index, IndexConfig, open_index
-from rag.evaluation.judge import judge_answer
-from rag.answer.pipeline import Assistant, AssistantConfig, Done
-from rag.tiers.prompt import NOT_COVERED, is_refusal
 from rag.search.retrieval import search
 from rag.settings import Settings
+from rag.tiers.base import TierName
 from rag.tiers.discovery import Tiers, open_tiers
+from rag.tiers.prompt import NOT_COVERED, is_refusal
 
 __all__ = ["docs_for", "run_eval"]
 
@@ -75,7 +76,7 @@ async def run_eval(
         confidences.append((result.confidence.coverage, item.answerable))
         progress(n, len(qa), "retrieval")
     report: dict[str, object] = {"questions": len(qa), "docs": str(docs), "retrieval": retrieval_metrics(retrieval_rows), "notes": []}
-    notes: list[str] = report["notes"]  # type: ignore[assignment]
+    notes: list[str] = report["notes"]
 
     answer_rows: list[AnswerRow] = []
     drafts: list[tuple[float, bool]] = []
@@ -99,7 +100,7 @@ async def run_eval(
                 score = support(done.answer, [h.text for h in done.hits], index.analyzer, lang).score if done.answer.strip() else 0.0
                 phrase = item.answerable and has_phrase(done.answer, item.answer_phrases)
                 supported = not refused and bool(done.answer.strip()) and score >= settings.min_support
-                if done.draft is not None or done.tier == "slm":
+                if done.draft is not None or done.tier == TierName.SLM:
                     slm_text = done.draft if done.draft is not None else done.answer
                     if item.answerable and slm_text.strip():
                         drafts.append((support(slm_text, [h.text for h in done.hits], index.analyzer, lang).score, has_phrase(slm_text, item.answer_phrases)))

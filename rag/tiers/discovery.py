@@ -103,16 +103,16 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owne
             url, origin = found, "foundry"
     if url is None:
         if not start_embedded:
-            tiers.statuses.append(TierStatus(tier="slm", ok=False, note="no SLM server configured (set RAG_SLM_BASE_URL)"))
+            tiers.statuses.append(TierStatus(tier=TierName.SLM, ok=False, note="no SLM server configured (set RAG_SLM_BASE_URL)"))
             return
         embedded = EMBEDDED_MODELS[settings.embedded_model]
         try:
             server, warm_note = await _start_embedded(settings, embedded, owner)
         except EmbeddedCrash as crash:  # already says what crashed, how, and where its log is
-            tiers.statuses.append(TierStatus(tier="slm", ok=False, origin="embedded", note=str(crash)))
+            tiers.statuses.append(TierStatus(tier=TierName.SLM, ok=False, origin="embedded", note=str(crash)))
             return
         except (BackendError, ConfigError, OSError) as err:
-            tiers.statuses.append(TierStatus(tier="slm", ok=False, origin="embedded", note=f"the embedded model server could not start: {err}"))
+            tiers.statuses.append(TierStatus(tier=TierName.SLM, ok=False, origin="embedded", note=f"the embedded model server could not start: {err}"))
             return
         embedded_server = server
         url, origin, profile, model, env = server.base_url, "embedded", embedded.profile, embedded.alias, "RAG_SLM_BASE_URL"
@@ -121,7 +121,7 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owne
     if settings.slm_prompt != "auto":
         profile = settings.slm_prompt
     config = TierConfig(
-        tier="slm", base_url=url, model=model, api_key=settings.slm_api_key.get_secret_value(), timeout=settings.slm_timeout, max_tokens=settings.slm_max_tokens, temperature=settings.slm_temperature,
+        tier=TierName.SLM, base_url=url, model=model, api_key=settings.slm_api_key.get_secret_value(), timeout=settings.slm_timeout, max_tokens=settings.slm_max_tokens, temperature=settings.slm_temperature,
         profile=profile, prices=Prices(settings.slm_price_prompt, settings.slm_price_completion), env_hint=env,
         reasoning_effort=settings.slm_reasoning_effort,
     )
@@ -135,7 +135,7 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owne
             await asyncio.to_thread(embedded_server.stop)
         if not isinstance(err, BackendError):
             raise
-        tiers.statuses.append(TierStatus(tier="slm", ok=False, base_url=url, model=model, origin=origin, note=str(err)))
+        tiers.statuses.append(TierStatus(tier=TierName.SLM, ok=False, base_url=url, model=model, origin=origin, note=str(err)))
         return
     if resolved != model:
         await client.aclose()
@@ -181,10 +181,10 @@ async def _start_embedded(settings: Settings, embedded, owner: str | None) -> tu
 
 async def _open_llm(settings: Settings, tiers: Tiers) -> None:
     if settings.llm_base_url is None:
-        tiers.statuses.append(TierStatus(tier="llm", ok=False, model=settings.llm_model, note="the LLM tier is not configured (set RAG_LLM_BASE_URL)"))
+        tiers.statuses.append(TierStatus(tier=TierName.LLM, ok=False, model=settings.llm_model, note="the LLM tier is not configured (set RAG_LLM_BASE_URL)"))
         return
     config = TierConfig(
-        tier="llm", base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key.get_secret_value(), timeout=settings.llm_timeout,
+        tier=TierName.LLM, base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key.get_secret_value(), timeout=settings.llm_timeout,
         max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature, profile="chat",
         prices=Prices(settings.llm_price_prompt, settings.llm_price_completion), env_hint="RAG_LLM_BASE_URL",
         reasoning_effort=settings.llm_reasoning_effort,
@@ -195,7 +195,7 @@ async def _open_llm(settings: Settings, tiers: Tiers) -> None:
         resolved = resolve_model(settings.llm_model, served, config)
     except BackendError as err:
         await client.aclose()
-        tiers.statuses.append(TierStatus(tier="llm", ok=False, base_url=settings.llm_base_url, model=settings.llm_model, origin="configured", note=str(err)))
+        tiers.statuses.append(TierStatus(tier=TierName.LLM, ok=False, base_url=settings.llm_base_url, model=settings.llm_model, origin="configured", note=str(err)))
         return
     if resolved != settings.llm_model:
         await client.aclose()

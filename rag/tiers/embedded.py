@@ -50,6 +50,7 @@ from typing import IO
 import httpx
 
 from rag.errors import BackendError, BackendUnavailable, ConfigError
+from rag.tiers.base import TierName
 
 __all__ = [
     "EMBEDDED_MODELS",
@@ -130,7 +131,7 @@ class EmbeddedCrash(BackendUnavailable):
     """The embedded server's process died; ``exit`` says how, ``log_path`` where to look."""
 
     def __init__(self, message: str, exit: Exit, log_path: Path | None, url: str = "") -> None:
-        super().__init__(message, "slm", url)
+        super().__init__(message, TierName.SLM, url)
         self.exit = exit
         self.log_path = log_path
 
@@ -215,11 +216,11 @@ class EmbeddedServer:
             self.stop()  # a child that ended without stop(): its log handle and pipe are closed before new ones open
         with self._lock:
             if self.process is not None and self.process.poll() is None:
-                raise BackendUnavailable(f"The embedded model server already runs at {self.base_url}: stop it first.", "slm", self.base_url)
+                raise BackendUnavailable(f"The embedded model server already runs at {self.base_url}: stop it first.", TierName.SLM, self.base_url)
             self._stop_previous()
             if _port_taken(self.port):
                 raise BackendUnavailable(
-                    f"Port {self.port} on 127.0.0.1 is taken: set RAG_EMBEDDED_PORT to a free port (or 0 for any).", "slm", self.base_url
+                    f"Port {self.port} on 127.0.0.1 is taken: set RAG_EMBEDDED_PORT to a free port (or 0 for any).", TierName.SLM, self.base_url
                 )
             cmd = [
                 sys.executable, "-m", "rag.tiers.llama_server", "--lifeline", *(["--extra-buffers"] if self.extra_buffers else []),
@@ -256,7 +257,7 @@ class EmbeddedServer:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise BackendUnavailable(f"The embedded model server did not answer within {wait:g} s{self.where_to_look()}.", "slm", self.base_url)
+        raise BackendUnavailable(f"The embedded model server did not answer within {wait:g} s{self.where_to_look()}.", TierName.SLM, self.base_url)
 
     def warm_up(self, timeout: float = 60.0) -> WarmUp:
         """One tiny streamed completion; raises ``EmbeddedCrash`` if the server dies doing it."""
@@ -283,7 +284,7 @@ class EmbeddedServer:
                     f"The embedded model server crashed at warm-up ({status.describe()}){self.where_to_look()}.",
                     status, self.log_path, self.base_url,
                 ) from err
-            raise BackendError(f"The embedded model server failed its warm-up ({type(err).__name__}: {err}){self.where_to_look()}.", "slm", self.base_url) from err
+            raise BackendError(f"The embedded model server failed its warm-up ({type(err).__name__}: {err}){self.where_to_look()}.", TierName.SLM, self.base_url) from err
         rate = (tokens - 1) / (last - first) if tokens > 1 and last and first and last > first else None
         self.warm = WarmUp(time.perf_counter() - started, tokens, rate)
         return self.warm

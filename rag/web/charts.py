@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rag.tiers.base import TierName
 from rag.tiers.metrics import SessionStats, TurnMetrics
 
 __all__ = ["THINKING_COLOUR", "TIER_COLOURS", "TIER_LABELS", "latency_figure", "metrics_table", "session_figure", "session_table"]
 
-TIER_LABELS = {"slm": "SLM", "llm": "LLM", "extractive": "Extractive"}
-TIER_COLOURS = {"slm": "#2a9d8f", "llm": "#264653", "extractive": "#e9c46a"}
+TIER_LABELS = {TierName.SLM: "SLM", TierName.LLM: "LLM", TierName.EXTRACTIVE: "Extractive"}
+TIER_COLOURS = {TierName.SLM: "#2a9d8f", TierName.LLM: "#264653", TierName.EXTRACTIVE: "#e9c46a"}
 THINKING_COLOUR = "#b392ac"
 
 
@@ -55,7 +56,7 @@ def metrics_table(turn: TurnMetrics) -> str:
     for t in turn.tiers:
         mark = "≈" if t.estimated else ""
         tps = "–" if t.tokens_per_s is None else f"{t.tokens_per_s:.1f}"
-        cost = "–" if t.tier == "extractive" else f"{mark}${t.cost:.5f}"
+        cost = "–" if t.tier == TierName.EXTRACTIVE else f"{mark}${t.cost:.5f}"
         name = TIER_LABELS.get(t.tier, t.tier)
         if thought:
             split = "≈" if (t.reasoning_estimated or t.estimated) else ""
@@ -90,7 +91,10 @@ def latency_figure(turn: TurnMetrics):
     thought = _thought(turn)
     if thought:
         fig.add_bar(name="thinking", x=names, y=[t.thinking_ms for t in tiers], marker_color=THINKING_COLOUR, marker_pattern_shape="/")
-    fig.add_bar(name="answer generation" if thought else "generation", x=names, y=[t.generation_ms for t in tiers], marker_color=[TIER_COLOURS.get(t.tier, "#888") for t in tiers])
+    fig.add_bar(
+        name="answer generation" if thought else "generation", x=names, y=[t.generation_ms for t in tiers],
+        marker_color=[TIER_COLOURS.get(t.tier, "#888") for t in tiers],
+    )
     fig.update_layout(barmode="stack", height=260, margin=dict(l=40, r=10, t=30, b=30), title="Latency per tier (ms)", legend=dict(orientation="h", y=-0.25))
     return fig
 
@@ -111,7 +115,7 @@ def session_figure(turns: Sequence[TurnMetrics]):
 
     x = [f"{i}{' ⤴' if t.escalated else ''}" for i, t in enumerate(turns, 1)]
     fig = go.Figure()
-    for tier in ("slm", "llm", "extractive"):
+    for tier in (TierName.SLM, TierName.LLM, TierName.EXTRACTIVE):
         fig.add_bar(
             name=TIER_LABELS[tier], x=x, marker_color=TIER_COLOURS[tier],
             y=[sum(m.total_ms for m in t.tiers if m.tier == tier) for t in turns],

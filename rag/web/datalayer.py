@@ -75,12 +75,12 @@ class SQLiteDataLayer(SQLAlchemyDataLayer):
     async def get_all_user_threads(self, user_id: str | None = None, thread_id: str | None = None) -> list[ThreadDict] | None:
         threads = await super().get_all_user_threads(user_id=user_id, thread_id=thread_id)
         for thread in threads or []:
-            thread["tags"] = _decoded(thread.get("tags"))  # type: ignore[typeddict-item]
-            thread["metadata"] = _decoded(thread.get("metadata"))  # type: ignore[typeddict-item]
+            thread["tags"] = _decoded(thread.get("tags"))
+            thread["metadata"] = _decoded(thread.get("metadata"))
             for step in thread["steps"]:
                 for key in ("metadata", "tags", "generation"):
                     if key in step:
-                        step[key] = _decoded(step[key])  # type: ignore[literal-required]
+                        step[key] = _decoded(step[key])
         return threads
 
     async def get_step(self, step_id: str):
@@ -88,7 +88,7 @@ class SQLiteDataLayer(SQLAlchemyDataLayer):
         if step is not None:
             for key in ("metadata", "tags", "generation"):
                 if key in step:
-                    step[key] = _decoded(step[key])  # type: ignore[literal-required]
+                    step[key] = _decoded(step[key])
         return step
 
     async def create_element(self, element) -> None:

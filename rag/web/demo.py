@@ -52,21 +52,19 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.tiers.base import Delta, Finished, Waiting
-
-from rag.tiers.base import Tier
+from rag.answer.prompts import build_prompt
 from rag.errors import RagError, TruncatedStream
+from rag.search.retrieval import Hit, search
+from rag.tiers.base import Delta, Finished, Tier, TierName, Waiting
 from rag.tiers.metrics import TierMetrics
 from rag.tiers.prompt import Prompt
-from rag.answer.prompts import build_prompt
-from rag.search.retrieval import Hit, search
 
 if TYPE_CHECKING:
     from rag.search.index import Index
-    from rag.web.runtime import Parts
-    from rag.tiers.discovery import Tiers
     from rag.tiers.base import TierStatus
+    from rag.tiers.discovery import Tiers
     from rag.tiers.server import ServerTier
+    from rag.web.runtime import Parts
 
 __all__ = [
     "COMPARE_PROMPT",
@@ -83,7 +81,7 @@ __all__ = [
 
 # The workshop's compare prompt (``rag compare``'s default; COMPARE_PROMPT overrides both).
 COMPARE_PROMPT = "Explain in two sentences what an edge AI model is."
-TIERS = ("slm", "llm")
+TIERS = (TierName.SLM, TierName.LLM)
 PAGE_DIR = Path(__file__).with_name("demo_page")
 KEEPALIVE_S = 1.0  # a ": keepalive" comment after this long without an event
 MAX_CONTEXT_CHARS = 20_000  # pasted reference text; more is refused with a message, never cut silently
@@ -305,7 +303,7 @@ async def _stream_tiers(clients: list[tuple[str, Tier]], prompt: Prompt, request
                 continue
             if item is _END:
                 break
-            yield item  # type: ignore[misc]
+            yield item
         await producer  # a bug in a pump raises here, not silently
     finally:
         if not producer.done():

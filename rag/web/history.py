@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -148,12 +148,12 @@ def open_history(path: Path, days: int) -> int:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _stamp(moment: datetime) -> str:
     """Chainlit's timestamp format (ISO 8601, UTC, ``Z``), which sorts as text."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 # ---------------------------------------------------------------- names and who keeps a history
@@ -336,7 +336,7 @@ def votes(path: Path, since: datetime | None = None) -> list[Vote]:
                       f."value" AS value, COALESCE(f."comment", '') AS comment
                FROM feedbacks f JOIN steps s ON s."id" = f."forId" LEFT JOIN threads t ON t."id" = s."threadId"
                WHERE COALESCE(f."createdAt", s."createdAt", '') >= ? ORDER BY time""",
-            (_stamp(since if since.tzinfo else since.replace(tzinfo=timezone.utc)) if since else "",),
+            (_stamp(since if since.tzinfo else since.replace(tzinfo=UTC)) if since else "",),
         ).fetchall()
         found = []
         for row in rows:
