@@ -29,16 +29,16 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from rag.evaluation.run import run_eval
+from rag.documents.tokens import count_tokens
 from rag.evaluation.qa import QAItem, has_phrase, load_qa
-from rag.tiers.extractive import units
-from rag.tiers.prompt import NOT_COVERED
 from rag.evaluation.report import markdown_summary, write_report
+from rag.evaluation.run import run_eval
 from rag.settings import load_settings
 from rag.tiers.discovery import Tiers
-from rag.documents.tokens import count_tokens
+from rag.tiers.extractive import units
+from rag.tiers.prompt import NOT_COVERED
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED = ROOT.parent / "shared"
 _QUESTION_RE = re.compile(r"\n\nQuestion: (.*?)(?:\n\n|$)", re.S)
@@ -70,7 +70,7 @@ def start_oracle(model: str, qa: list[QAItem]):
     by_question = {" ".join(item.question.split()): item for item in qa}
 
     class Oracle(ScriptedServer):
-        async def _complete(self, request):  # noqa: ANN001, ANN202 - Starlette's request and response
+        async def _complete(self, request):  # Starlette's request and response
             body = await request.json()
             if body.get("model") == model:
                 prompt = "\n".join(m.get("content", "") for m in body.get("messages", []))

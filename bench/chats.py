@@ -26,13 +26,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
+from rag.answer.pipeline import Assistant, AssistantConfig, Done, Queued, TierEnd
 from rag.evaluation.qa import percentile
 from rag.search.index import open_index
-from rag.answer.pipeline import Assistant, AssistantConfig, Done, Queued, TierEnd
 from rag.settings import load_settings
 from rag.tiers.discovery import open_tiers
+
+ROOT = Path(__file__).resolve().parents[1]
 
 QUESTIONS = [
     "What port does Ollama listen on?",

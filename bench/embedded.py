@@ -24,16 +24,16 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PROMPT = (ROOT / "corpus" / "04-escalation.md").read_text(encoding="utf-8")[:1800] + "\n\nSummary of the text above:"
 
 
 def cpu_flags() -> str:
     try:
-        flags = set(re.search(r"^flags\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1).split())  # type: ignore[union-attr]
+        flags = set(re.search(r"^flags\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.M).group(1).split())
     except (OSError, AttributeError):
         return platform.processor() or "unknown"
     shown = sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "avx", "fma", "f16c"))

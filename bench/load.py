@@ -24,13 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-
-ROOT = Path(__file__).resolve().parents[1]
-
+from rag.evaluation.qa import percentile
 from tests.support.helpers import CHROMIUM, CHROMIUM_ARGS, running_app
 from tests.support.scripted_server import Script, ScriptedServer
 
-from rag.evaluation.qa import percentile
+ROOT = Path(__file__).resolve().parents[1]
 
 ASSISTANT = '.step[data-step-type="assistant_message"]'
 ANSWER = "Tokens in / out"  # the metrics table closes every answer

@@ -25,17 +25,17 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from rag.tiers.server import ServerTier
-from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
-from rag.tiers.client import TierClient, TierConfig
 from rag.answer.escalation import Policy
-from rag.search.index import IndexConfig, open_index
 from rag.answer.pipeline import Assistant, AssistantConfig, Token
 from rag.answer.prompts import build_prompt
+from rag.search.index import IndexConfig, open_index
 from rag.search.retrieval import search
 from rag.settings import load_settings
+from rag.tiers.client import TierClient, TierConfig
+from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedServer, embedded_model_path
+from rag.tiers.server import ServerTier
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 async def direct(http: httpx.AsyncClient, base_url: str, model: str, profile: str, prompt, max_tokens: int) -> tuple[float, float, int]:

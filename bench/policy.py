@@ -54,21 +54,21 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from rag.search.analysis import fold, fold_accents
 from rag.answer.escalation import REASONS, Outcome, Policy, assess, decide, wants_explanation
 from rag.answer.pipeline import AssistantConfig
-from rag.evaluation.run import docs_for
-from rag.evaluation.qa import QAItem, has_phrase, load_qa
-from rag.tiers.extractive import Unit, units
-from rag.search.index import Index, IndexConfig, open_index
-from rag.tiers.metrics import Prices
-from rag.tiers.prompt import NOT_COVERED, is_refusal
 from rag.answer.prompts import build_prompt, refine_prompt
+from rag.documents.tokens import count_tokens
+from rag.evaluation.qa import QAItem, has_phrase, load_qa
+from rag.evaluation.run import docs_for
+from rag.search.analysis import fold, fold_accents
+from rag.search.index import Index, IndexConfig, open_index
 from rag.search.retrieval import Hit, search
 from rag.settings import Settings, load_settings
-from rag.documents.tokens import count_tokens
+from rag.tiers.extractive import Unit, units
+from rag.tiers.metrics import Prices
+from rag.tiers.prompt import NOT_COVERED, is_refusal
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED = ROOT.parent / "shared"
 GOOD_KINDS = ("good",)

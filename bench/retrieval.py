@@ -35,15 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
+from rag.documents.chunking import ChunkConfig, chunk_document
+from rag.documents.loading import Document, Page, load_folder
+from rag.documents.tokens import count_tokens
 from rag.search.analysis import Analyzer, detect_language
 from rag.search.bm25 import Segment, Stats, score_segments, top_k
-from rag.documents.chunking import ChunkConfig, chunk_document
 from rag.search.index import Index, IndexConfig, analyze_chunk_terms
-from rag.documents.loading import Document, Page, load_folder
 from rag.search.retrieval import search
-from rag.documents.tokens import count_tokens
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TARBALL = ROOT.parent / "shared" / "corpora" / "edgeai-all-languages.tar.xz"
 

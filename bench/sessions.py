@@ -28,18 +28,17 @@ import json
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import socketio
 
-ROOT = Path(__file__).resolve().parents[1]
-
+from rag.evaluation.qa import percentile
 from tests.support.helpers import running_app
 from tests.support.scripted_server import Script, ScriptedServer
 
-from rag.evaluation.qa import percentile
+ROOT = Path(__file__).resolve().parents[1]
 
 QUESTIONS = [
     "What port does Ollama listen on?",
@@ -95,7 +94,7 @@ async def one_session(url: str, turns: int, latencies: list[float], errors: list
         for n in range(turns):
             message = {
                 "id": str(uuid.uuid4()), "threadId": None, "name": "User", "type": "user_message",
-                "output": QUESTIONS[n % len(QUESTIONS)], "createdAt": datetime.now(timezone.utc).isoformat(),
+                "output": QUESTIONS[n % len(QUESTIONS)], "createdAt": datetime.now(UTC).isoformat(),
             }
             while not tasks.empty():  # nothing of an earlier task counts for this turn
                 tasks.get_nowait()
@@ -150,7 +149,9 @@ def main() -> None:
     backend.default = Script([ANSWER])
     tmp = Path(tempfile.mkdtemp(prefix="bench-sessions-"))
     try:
-        with running_app(tmp, startup_s=120, root=args.app_root.resolve(), RAG_HISTORY_DB="off", RAG_SLM_BASE_URL=backend.base_url, RAG_LLM_BASE_URL=backend.base_url) as (url, _):
+        with running_app(
+            tmp, startup_s=120, root=args.app_root.resolve(), RAG_HISTORY_DB="off", RAG_SLM_BASE_URL=backend.base_url, RAG_LLM_BASE_URL=backend.base_url
+        ) as (url, _):
             httpx.get(f"{url}/project/settings", params={"language": "en-US"}, timeout=180)  # build the runtime first
             result = asyncio.run(run(url, args.sessions, args.turns))
     finally:
