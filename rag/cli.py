@@ -488,7 +488,7 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
 
 
 @cli.command(name="eval")
-@click.option("--qa", "qa_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Question set, JSON Lines (default: ../shared/eval/dev_qa.jsonl).")
+@click.option("--qa", "qa_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Question set, JSON Lines (format: docs/evaluation.md; default: the developers' dev set, where it is beside the checkout).")
 @_docs_option
 @click.option("--answers", is_flag=True, help="Also run the answering pipeline on every question (temperature 0).")
 @click.option("--judge", is_flag=True, help="Score each answer 1-5 (coherence, factuality, brevity) with the LLM tier.")
@@ -496,7 +496,7 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("eval-report"), show_default=True, help="Folder for report.json and report.html.")
 @click.option(
     "--dialogues", "dialogues_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
-    help="Two-turn dialogues, JSON Lines (../shared/eval/followups_dev.jsonl): score each follow-up's retrieval bare, "
+    help="Two-turn dialogues, JSON Lines (format: docs/evaluation.md): score each follow-up's retrieval bare, "
     "with its history and as the standalone rewrite, and topic switches made from --qa; writes followups.json.",
 )
 def eval_command(qa_path: Path | None, docs: Path | None, answers: bool, judge: bool, calibrate: bool, out: Path, dialogues_path: Path | None) -> None:
@@ -506,7 +506,7 @@ def eval_command(qa_path: Path | None, docs: Path | None, answers: bool, judge: 
     from rag.evaluation.run import run_eval
 
     settings = _settings(docs)
-    qa_path = qa_path or Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "dev_qa.jsonl"
+    qa_path = qa_path or Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "dev_qa.jsonl"  # developers' checkout
     qa = load_qa(qa_path)
     if not settings.docs_dir.is_dir():
         from rag.errors import DocsError

@@ -1,6 +1,6 @@
 """Two-turn dialogues: scoring a follow-up's retrieval with and without its history.
 
-The format is ``../shared/eval/followups_dev.jsonl`` (``../shared/eval/README.md``):
+The format (docs/evaluation.md; the developers' set is ``../shared/eval/followups_dev.jsonl``):
 ``id``, ``lang``, ``kind``, ``turns`` (turn 1 with its ``question`` and ``answer``,
 the last turn with its ``question``), ``gold`` and ``answer_phrases`` of the last
 turn, and ``standalone``: the last turn rewritten by hand to need no history.
@@ -76,12 +76,12 @@ def load_dialogues(path: Path) -> list[Dialogue]:
         try:
             item = Dialogue.model_validate(json.loads(line))
         except (json.JSONDecodeError, ValidationError) as err:
-            raise ConfigError(f"{path}:{number}: not a valid dialogue ({str(err).splitlines()[0]}); see ../shared/eval/README.md.") from err
+            raise ConfigError(f"{path}:{number}: not a valid dialogue ({str(err).splitlines()[0]}); see docs/evaluation.md.") from err
         if len(item.turns) < 2:
             raise ConfigError(f"{path}:{number}: a dialogue needs at least two turns (the last one is scored).")
         items.append(item)
     if not items:
-        raise ConfigError(f"{path} has no dialogues: one JSON object per line, see ../shared/eval/README.md.")
+        raise ConfigError(f"{path} has no dialogues: one JSON object per line, see docs/evaluation.md.")
     return items
 
 

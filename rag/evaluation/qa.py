@@ -82,9 +82,9 @@ def load_qa(path: Path) -> list[QAItem]:
         try:
             items.append(QAItem.model_validate(json.loads(line)))
         except (json.JSONDecodeError, ValidationError) as err:
-            raise ConfigError(f"{path}:{number}: not a valid question ({str(err).splitlines()[0]}); see ../shared/eval/README.md for the format.") from err
+            raise ConfigError(f"{path}:{number}: not a valid question ({str(err).splitlines()[0]}); see docs/evaluation.md for the format.") from err
     if not items:
-        raise ConfigError(f"{path} has no questions: one JSON object per line, see ../shared/eval/README.md.")
+        raise ConfigError(f"{path} has no questions: one JSON object per line, see docs/evaluation.md.")
     return items
 
 

@@ -149,7 +149,7 @@ def detect_language(text: str, default: str = "en") -> str:
 # (it turns "ajan" into "aja" but "ajanlar" into "ajan"). Truncating to the first
 # four letters (ASCII-folded) conflates inflections of a root far more reliably,
 # as found in the Turkish IR literature (Can et al., 2008: "F4/F5" stemming), and
-# measured here on the dev set (README, "Retrieval quality").
+# measured here on the dev set (docs/retrieval.md).
 TURKISH_PREFIX = 4
 
 

@@ -28,7 +28,7 @@ ordinary word (not a name) of the question's language counts as absent only
 when the passage is in the question's language too: a Turkish question answered
 by an English page has Turkish words that no English page can be expected to hold.
 
-On the dev set and both peer sets (README, "Retrieval quality") these rules
+On the dev set and both peer sets (docs/retrieval.md) these rules
 flag all 18 unanswerable questions and none of the 83 answerable ones.
 """
 

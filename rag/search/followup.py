@@ -39,7 +39,7 @@ answer at ``ANSWER_WEIGHT``; when that question itself surely depended on the
 turn before it, that turn is carried too, halved at each step back (``DECAY``),
 at most ``MAX_DEPTH`` turns. The weights were chosen on
 ``../shared/eval/followups_dev.jsonl`` and topic switches made from
-``dev_qa.jsonl`` (README, "Conversations"): round values, no dialogue tuned for.
+``dev_qa.jsonl`` (docs/conversations.md): round values, no dialogue tuned for.
 
 Pure functions over strings; nothing here reads the index.
 """

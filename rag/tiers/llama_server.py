@@ -12,7 +12,7 @@ with two things that its command line cannot say:
   tile instructions; llama.cpp issues #20824, PR #26954). With the extra buffer
   types off (``llama_model_params.use_extra_bufts = False``, the library's
   ``--no-repack``), the plain CPU kernels run on every x86-64 CPU. The cost was
-  measured (README, "The embedded model"): on this model it is small.
+  measured (docs/embedded-model.md): on this model it is small.
 - **A lifeline to its parent.** The parent holds the write end of this process's
   stdin; a thread here blocks on reading it. When the parent exits for any
   reason (Ctrl-C, SIGTERM, SIGKILL, a crash, a reload that dropped it), the

@@ -5,7 +5,7 @@ Pure, like httpx's ``LineDecoder``: ``feed()`` what a chunk carried, get back th
 client feeds it every chunk of both tiers (chat and completion profiles); it
 knows no HTTP and no timing.
 
-The shapes it separates (see the README, "Reasoning models", for which server
+The shapes it separates (see docs/reasoning-models.md for which server
 sends which):
 
 - a reasoning *field* next to the content: ``delta.reasoning_content``

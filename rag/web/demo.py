@@ -405,7 +405,7 @@ def _owned(route: object) -> bool:
 
 def mount(app: FastAPI, router: APIRouter) -> None:
     """Add ``router``'s routes *ahead of* the app's own, so Chainlit's catch-all ``GET /{full_path:path}``
-    (which serves its SPA) does not shadow them (docs/chainlit-notes.md §7). Mounting again (a ``-w`` reload
+    (which serves its SPA) does not shadow them (Chainlit 2.12 adds that route when the app starts, after app.py has imported). Mounting again (a ``-w`` reload
     re-imports app.py) replaces the demo's routes instead of adding a second set."""
     app.router.routes[:] = [r for r in app.router.routes if not _owned(r)]
     before = len(app.router.routes)
