@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.scripted_server import Script, ScriptedServer
 
 from rag.search.index import Index, open_index
+from tests.support.scripted_server import Script, ScriptedServer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPORA = SHARED / "corpora"

@@ -180,11 +180,11 @@ class CountingStemmer:
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    def stemWords(self, batch: list[str]) -> list[str]:  # noqa: N802 (PyStemmer's name)
+    def stemWords(self, batch: list[str]) -> list[str]:  # PyStemmer's name
         self.seen.extend(batch)
         return [w.rstrip("s") for w in batch]
 
-    def stemWord(self, word: str) -> str:  # noqa: N802
+    def stemWord(self, word: str) -> str:  # PyStemmer's name
         self.seen.append(word)
         return word.rstrip("s")
 
@@ -218,7 +218,7 @@ def test_one_analyzer_is_safe_to_share_between_threads() -> None:
         def __init__(self, inner) -> None:
             self.inner, self.busy, self.calls = inner, threading.Lock(), 0
 
-        def stemWords(self, batch: list[str]) -> list[str]:  # noqa: N802 (PyStemmer's name)
+        def stemWords(self, batch: list[str]) -> list[str]:  # PyStemmer's name
             if not self.busy.acquire(blocking=False):
                 raise AssertionError("the stemmer was called from two threads at once")
             try:
@@ -242,7 +242,7 @@ def test_one_analyzer_is_safe_to_share_between_threads() -> None:
                     if shared.terms(texts[t], lang) != expected[(t, lang)]:
                         wrong.append((t, lang))
                     shared.query_terms(texts[(t + 1) % len(texts)][:200], lang)
-        except BaseException as err:  # noqa: BLE001 - reported below
+        except BaseException as err:  # reported below
             errors.append(err)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(len(texts))]

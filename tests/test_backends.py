@@ -14,14 +14,14 @@ import stat
 from pathlib import Path
 
 import pytest
-from tests.support.scripted_server import ScriptedServer
 
-from rag.tiers.backends import discover_foundry, parse_foundry_status
-from rag.tiers.embedded import EmbeddedServer, free_port
+from rag.answer.pipeline import AssistantConfig
 from rag.errors import BackendUnavailable, ConfigError
 from rag.settings import load_settings
-from rag.answer.pipeline import AssistantConfig
+from rag.tiers.backends import discover_foundry, parse_foundry_status
 from rag.tiers.discovery import open_tiers
+from rag.tiers.embedded import EmbeddedServer, free_port
+from tests.support.scripted_server import ScriptedServer
 
 STATUS_LINE = "🟢 Model management service is running on http://127.0.0.1:51211/openai/status"
 

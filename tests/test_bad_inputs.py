@@ -25,18 +25,18 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+
+from rag.answer.escalation import Policy
+from rag.answer.pipeline import ASK_FOR_A_QUESTION, MAX_QUESTION_CHARS, Assistant, AssistantConfig, Done, Event
+from rag.documents.loading import MAX_NAME_CHARS, load_folder
+from rag.errors import LoadError
+from rag.search.index import Index, IndexConfig, open_index
+from rag.search.retrieval import search
+from rag.tiers.client import TierClient, TierConfig
 from tests.conftest import SMALL_DOCS
 from tests.support.scripted_server import Script, ScriptedServer
-from tests.test_loading import blank_pdf
-
 from tests.support.tiers import served
-from rag.tiers.client import TierClient, TierConfig
-from rag.errors import LoadError
-from rag.answer.escalation import Policy
-from rag.search.index import Index, IndexConfig, open_index
-from rag.documents.loading import MAX_NAME_CHARS, load_folder
-from rag.answer.pipeline import ASK_FOR_A_QUESTION, MAX_QUESTION_CHARS, Assistant, AssistantConfig, Done, Event
-from rag.search.retrieval import search
+from tests.test_loading import blank_pdf
 
 REPO = Path(__file__).resolve().parents[1]
 SLM = "phi-4-mini-instruct-generic-cpu"
@@ -185,7 +185,7 @@ ENCODINGS = [
     ("utf-8-bom", "\ufeff# Notes\n\nThe naïve café serves crème brûlée.\n".encode("utf-8"),
      "The naïve café serves crème brûlée.", "brûlée"),
     # mostly UTF-8 with one broken byte: the valid letters stay, the broken byte is U+FFFD
-    ("invalid-utf-8", "# Rapor\n\nÇalışma ortamı İstanbul'da kuruldu; ürün adı Kâğıt".encode("utf-8") + b"\xff" + " oldu.\n".encode("utf-8"),
+    ("invalid-utf-8", "# Rapor\n\nÇalışma ortamı İstanbul'da kuruldu; ürün adı Kâğıt".encode() + b"\xff" + b" oldu.\n",
      "Çalışma ortamı İstanbul'da kuruldu; ürün adı Kâğıt\ufffd oldu.", "Kâğıt"),
     ("invalid-utf-8-after-bom", b"\xef\xbb\xbf# Notes\n\nThe caf\xc3\xa9 \xc3 sells cr\xc3\xa8me.\n",
      "The café \ufffd sells crème.", "crème"),

@@ -25,15 +25,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.conftest import SMALL_DOCS
-from tests.support.documents import PdfPage, build_docx, build_pdf, build_pptx, build_xlsx, p, tbl, text_widget
 from lxml import etree
-from tests.test_bad_inputs import HOSTILE_HTML
 
 from rag.documents import loading
+from rag.documents.loading import load_folder
 from rag.errors import LoadError
 from rag.search.index import Index, open_index
-from rag.documents.loading import load_folder
+from tests.conftest import SMALL_DOCS
+from tests.support.documents import PdfPage, build_docx, build_pdf, build_pptx, build_xlsx, p, tbl, text_widget
+from tests.test_bad_inputs import HOSTILE_HTML
 
 
 def _raising(exc: BaseException) -> Callable[[str], Callable[..., object]]:
@@ -83,15 +83,26 @@ RICH_HTML = b"""<html><head><title>Ops &amp; support</title></head><body><h1>Run
 
 
 def _seeds() -> dict[str, bytes]:
-    form = PdfPage(["Visitor registration", "Name:", "Company:"], widgets=[text_widget("name", (180, 720, 430, 736), "Ines"), text_widget("company", (180, 704, 430, 720), "Kestrel")])
+    form = PdfPage(
+        ["Visitor registration", "Name:", "Company:"],
+        widgets=[text_widget("name", (180, 720, 430, 736), "Ines"), text_widget("company", (180, 704, 430, 720), "Kestrel")],
+    )
     return {
-        "pdf": build_pdf([form, PdfPage(["ACME - Internal", "Second page about ﬁrewall rules.", "Page 2 of 3"]), PdfPage(["ACME - Internal", "Third.", "Page 3 of 3"])], title="Form"),
+        "pdf": build_pdf(
+            [form, PdfPage(["ACME - Internal", "Second page about ﬁrewall rules.", "Page 2 of 3"]), PdfPage(["ACME - Internal", "Third.", "Page 3 of 3"])],
+            title="Form",
+        ),
         "docx": build_docx(
             p("Runbook", "Heading1") + p("Backups run nightly.") + tbl([["Host", "Port"], ["gw1", p("8080") + tbl([["a", "b"]])]]),
             headers=[p("Internal")],
             footnotes={1: "A note."},
         ),
-        "pptx": build_pptx([{"title": "Review", "bullets": [(0, "Revenue"), (1, "Harbour")]}, {"title": "Risks", "table": [["Risk", "Owner"], ["Crane", "Ops"]], "notes": "Call the vendor."}]),
+        "pptx": build_pptx(
+            [
+                {"title": "Review", "bullets": [(0, "Revenue"), (1, "Harbour")]},
+                {"title": "Risks", "table": [["Risk", "Owner"], ["Crane", "Ops"]], "notes": "Call the vendor."},
+            ]
+        ),
         "xlsx": build_xlsx({"Inventory": [["Host", "Port"], ["gw1", 8080], ["gw2", 8443]], "Owners": [["Team"], ["Ops"]]}),
         "html": RICH_HTML + HOSTILE_HTML,
     }

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.documents.chunking import Chunk
 from rag.search import cache as cache_module
 from rag.search.bm25 import Segment
 from rag.search.cache import CachedIndex, FileRecord, cache_folder
-from rag.documents.chunking import Chunk
 from rag.search.index import IndexConfig, open_index
 from rag.search.retrieval import search
 

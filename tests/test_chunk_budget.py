@@ -144,7 +144,10 @@ def _generated_document(rng: random.Random) -> str:
                 width = rng.randint(1, 4)
                 name = rng.randrange(10**9)  # every table's header is its own
                 rows = ["| " + " | ".join(f"h{c}t{name}" for c in range(width)) + " |", "| " + " | ".join("---" for _ in range(width)) + " |"]
-                rows += ["| " + " | ".join(" ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 12))) for _ in range(width)) + " |" for _ in range(rng.randint(1, 40))]
+                rows += [
+                    "| " + " | ".join(" ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 12))) for _ in range(width)) + " |"
+                    for _ in range(rng.randint(1, 40))
+                ]
                 parts.append("\n".join(rows))
             elif kind < 0.8:
                 parts.append(base64.b64encode(rng.randbytes(rng.randint(10, 3000))).decode())

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.support.scripted_server import SHAPES, Script, ScriptedServer, reasoning_script
-from tests.support.helpers import clean_env, rag
 
-from rag.tiers.embedded import free_port
 from rag.cli import cli
+from rag.tiers.embedded import free_port
+from tests.support.helpers import clean_env, rag
+from tests.support.scripted_server import SHAPES, Script, ScriptedServer, reasoning_script
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"

@@ -27,24 +27,22 @@ import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse
-from tests.support.helpers import free_port
-from tests.support.scripted_server import Script, ScriptedServer, reasoning_script
 
-from tests.support.tiers import served
-from rag.tiers.base import Delta, Finished, Waiting
-
-from rag.tiers.client import TierClient, TierConfig
-from rag.web.demo import COMPARE_PROMPT, KEEPALIVE, ROUTE_PREFIX, WireEvent, demo_prompt, demo_router, encode, metrics_data, mount, plotly_js, wire_event
+from rag.answer.prompts import build_prompt
 from rag.errors import BackendUnavailable, ConfigError, TruncatedStream
 from rag.search.index import Index, IndexReport
-from rag.tiers.metrics import TierMetrics
-from rag.answer.prompts import build_prompt
-from rag.tiers.queue import FairQueue
 from rag.search.retrieval import search
-from rag.web.runtime import Parts
 from rag.settings import load_settings
+from rag.tiers.base import Delta, Finished, TierStatus, Waiting
+from rag.tiers.client import TierClient, TierConfig
 from rag.tiers.discovery import Tiers
-from rag.tiers.base import TierStatus
+from rag.tiers.metrics import TierMetrics
+from rag.tiers.queue import FairQueue
+from rag.web.demo import COMPARE_PROMPT, KEEPALIVE, ROUTE_PREFIX, WireEvent, demo_prompt, demo_router, encode, metrics_data, mount, plotly_js, wire_event
+from rag.web.runtime import Parts
+from tests.support.helpers import free_port
+from tests.support.scripted_server import Script, ScriptedServer, reasoning_script
+from tests.support.tiers import served
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"
@@ -213,7 +211,11 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict]
 async def demo(scripted: ScriptedServer, small_index: Index) -> AsyncIterator[Demo]:
     """Both tiers on the scripted server (the SLM answers the chat profile), the small docs index."""
     slm, llm = tier_client("slm", scripted.base_url, SLM), tier_client("llm", scripted.base_url, LLM)
-    tiers = Tiers(served(slm), served(llm), [TierStatus(tier="slm", ok=True, base_url=scripted.base_url, model=SLM, origin="configured"), TierStatus(tier="llm", ok=True, base_url=scripted.base_url, model=LLM, origin="configured")])
+    statuses = [
+        TierStatus(tier="slm", ok=True, base_url=scripted.base_url, model=SLM, origin="configured"),
+        TierStatus(tier="llm", ok=True, base_url=scripted.base_url, model=LLM, origin="configured"),
+    ]
+    tiers = Tiers(served(slm), served(llm), statuses)
     runtime = {"value": Parts(load_settings(), small_index, IndexReport(), tiers)}  # what Runtime.ready() returns
 
     async def get_runtime():
@@ -261,7 +263,9 @@ async def test_both_tiers_stream_their_own_tokens_then_end_with_metrics_from_usa
     first = next(t for n, d, t in events if n == "delta" and d["tier"] == "slm")
     end = next(t for n, d, t in events if n == "tier_end" and d["tier"] == "slm")
     assert end - first >= 0.3
-    assert named(events, "pass")[0] == {"prep_ms": named(events, "pass")[0]["prep_ms"], "context": "none", "prompt_chars": len("Explain edge AI."), "tiers": ["slm", "llm"]}
+    assert named(events, "pass")[0] == {
+        "prep_ms": named(events, "pass")[0]["prep_ms"], "context": "none", "prompt_chars": len("Explain edge AI."), "tiers": ["slm", "llm"]
+    }
 
 
 @pytest.mark.asyncio
@@ -544,7 +548,8 @@ async def test_compare_prompt_is_the_default_and_a_failed_start_is_said(scripted
 async def test_the_runtime_object_of_app_py_is_understood(scripted: ScriptedServer, small_index: Index) -> None:
     """app.py hands over ``Runtime.ready``, whose parts have ``.settings/.index/.tiers``: top_k comes from the settings."""
     slm = tier_client("slm", scripted.base_url, SLM)
-    parts = Parts(load_settings(top_k=2), small_index, IndexReport(), Tiers(served(slm), None, [TierStatus(tier="slm", ok=True), TierStatus(tier="llm", ok=False, note="down")]))
+    tiers = Tiers(served(slm), None, [TierStatus(tier="slm", ok=True), TierStatus(tier="llm", ok=False, note="down")])
+    parts = Parts(load_settings(top_k=2), small_index, IndexReport(), tiers)
 
     async def ready():
         return parts

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.support.helpers import CHROMIUM, assert_app_log_clean, chromium, running_app
 from tests.support.scripted_server import Script, ScriptedServer, chunked
 

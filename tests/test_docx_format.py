@@ -9,12 +9,11 @@ derived heading styles, numbered lists, hidden text and fields.
 
 from __future__ import annotations
 
-from tests.support.documents import DEFAULT_STYLES, build_docx, p, run, tbl
-
 from rag.documents.chunking import ChunkConfig, chunk_document
 from rag.documents.formats.canonical import match_heading
 from rag.documents.loading import load_bytes
 from rag.documents.tokens import count_tokens
+from tests.support.documents import DEFAULT_STYLES, build_docx, p, run, tbl
 
 
 def text_of(body: str, **kwargs) -> str:

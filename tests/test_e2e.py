@@ -23,8 +23,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.scripted_server import Script, ScriptedServer, chunked
+
 from tests.support.helpers import CHROMIUM, FACT, GROUNDED_OLLAMA, LLM_OLLAMA, assert_app_log_clean, chromium, running_app
+from tests.support.scripted_server import Script, ScriptedServer, chunked
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 expect = playwright_sync.expect

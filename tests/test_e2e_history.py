@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.support.helpers import CHROMIUM, FACT, assert_app_log_clean, chromium, clean_env, rag, running_app
 from tests.support.scripted_server import Script, ScriptedServer
 

@@ -34,16 +34,16 @@ import pytest_asyncio
 if importlib.util.find_spec("llama_cpp") is None:  # the server runs in a child process: don't import it here
     pytest.skip("llama-cpp-python[server] is not installed (pip install -e '.[test]')", allow_module_level=True)
 
-from rag.tiers.server import ServerTier
-from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Exit, embedded_model_path  # noqa: E402
-from rag.tiers.supervisor import Supervisor  # noqa: E402
+from rag.answer.pipeline import Assistant, AssistantConfig, Done, TierEnd, TierStart, Token
+from rag.errors import BackendUnavailable
+from rag.search.index import open_index
+from rag.settings import Settings
 from rag.tiers.base import Delta, Finished, Waiting
-from rag.tiers.client import TierClient, TierConfig  # noqa: E402
-from rag.tiers.prompt import Prompt  # noqa: E402
-from rag.errors import BackendUnavailable  # noqa: E402
-from rag.search.index import open_index  # noqa: E402
-from rag.answer.pipeline import Assistant, AssistantConfig, Done, TierEnd, TierStart, Token  # noqa: E402
-from rag.settings import Settings  # noqa: E402
+from rag.tiers.client import TierClient, TierConfig
+from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, Exit, embedded_model_path
+from rag.tiers.prompt import Prompt
+from rag.tiers.server import ServerTier
+from rag.tiers.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = EMBEDDED_MODELS[Settings.model_fields["embedded_model"].default]

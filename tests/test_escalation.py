@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pytest
 
-from rag.search.analysis import Analyzer
 from rag.answer.escalation import (
     REASONS,
     Outcome,
@@ -25,8 +24,9 @@ from rag.answer.escalation import (
     unsupported_facts,
     wants_explanation,
 )
-from rag.tiers.prompt import NOT_COVERED, is_refusal
+from rag.search.analysis import Analyzer
 from rag.settings import Settings
+from rag.tiers.prompt import NOT_COVERED, is_refusal
 
 GOOD = "Foundry Local listens on port 5273 by default [Source 1]."
 
@@ -321,15 +321,27 @@ PINNED = [
     ("hallucination", Q_MCP, "en", [MCP], "The MCP host accomplishes this by creating one Gemini client for each MCP server [Source 1].", ["invented"]),
     ("hallucination", Q_JETSON, "tr", [JETSON], "NVIDIA Jetson Orin Nano, 76 TOPS'a kadar yapay zeka performansı sunar [Source 1].", ["invented"]),
     ("hallucination", Q_WINGET, "en", [WINGET], "```\nwinget upgrade --id Qualcomm.FoundryLocal\n```\n[Source 1]", ["invented"]),
-    ("other_file", Q_NCS2, "en", [NCS2], "Real-World Impact: Apple's Neural Engine processes 15.8 trillion operations per second locally [Source 1].", ["invented", "ungrounded"]),
-    ("other_file", Q_MCP, "en", [MCP], "You will build a lightweight model router and task planner, and outline the scaling path to Azure AI Foundry [Source 1].", ["invented", "ungrounded"]),
+    (
+        "other_file", Q_NCS2, "en", [NCS2],
+        "Real-World Impact: Apple's Neural Engine processes 15.8 trillion operations per second locally [Source 1].",
+        ["invented", "ungrounded"],
+    ),
+    (
+        "other_file", Q_MCP, "en", [MCP],
+        "You will build a lightweight model router and task planner, and outline the scaling path to Azure AI Foundry [Source 1].",
+        ["invented", "ungrounded"],
+    ),
     ("refusal", Q_NCS2, "en", [NCS2], "I couldn't find this in the sources.", ["refusal"]),
     ("refusal", Q_JETSON, "tr", [JETSON], "Kaynaklarda bu konuda bilgi bulamadım.", ["refusal"]),
     ("fragment", Q_MCP, "en", [MCP], "The MCP host accomplishes this by creating one", ["short", "uncited"]),
     ("fragment", Q_JETSON, "tr", [JETSON], "NVIDIA Jetson Orin Nano, erişilebilir uç yapay zeka bilişiminde bir dönüm noktasıdır ve kredi kartı", ["short", "uncited"]),
     ("empty", Q_MCP, "en", [MCP], "", ["short"]),
     ("wrong_language", Q_MCP, "en", [MCP], "MCP ana bilgisayarı bunu her MCP sunucusu için bir MCP istemcisi oluşturarak yapar [Source 1].", ["language", "ungrounded"]),
-    ("wrong_language", Q_JETSON, "tr", [JETSON], "The NVIDIA Jetson Orin Nano delivers up to 67 TOPS of AI performance in a compact form factor [Source 1].", ["language", "invented"]),  # "AI": the Turkish page says "yapay zeka"
+    (
+        "wrong_language", Q_JETSON, "tr", [JETSON],
+        "The NVIDIA Jetson Orin Nano delivers up to 67 TOPS of AI performance in a compact form factor [Source 1].",
+        ["language", "invented"],  # "AI": the Turkish page says "yapay zeka"
+    ),
     ("uncited_long", Q_MCP, "en", [MCP], "The MCP host accomplishes this by creating one MCP client for each MCP server." + FILLER, ["uncited", "ungrounded"]),
     ("bare", Q_WINGET, "en", [WINGET], "Yes [Source 1].", ["short", "ungrounded"]),
     ("bare", Q_NCS2, "en", [NCS2], "Yes [Source 1].", ["short", "ungrounded"]),

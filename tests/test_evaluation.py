@@ -15,11 +15,9 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.support.scripted_server import Script, ScriptedServer
-from tests.support.helpers import CHROMIUM, chromium, clean_env, rag
 
 from rag.errors import ConfigError
-from rag.evaluation.run import docs_for, run_eval
+from rag.evaluation.judge import JUDGE_INSTRUCTIONS, parse_scores
 from rag.evaluation.qa import (
     AnswerRow,
     QAItem,
@@ -32,10 +30,12 @@ from rag.evaluation.qa import (
     percentile,
     retrieval_metrics,
 )
-from rag.evaluation.judge import JUDGE_INSTRUCTIONS, parse_scores
-from rag.tiers.prompt import NOT_COVERED
 from rag.evaluation.report import markdown_summary, write_report
+from rag.evaluation.run import docs_for, run_eval
 from rag.settings import Settings, load_settings
+from rag.tiers.prompt import NOT_COVERED
+from tests.support.helpers import CHROMIUM, chromium, clean_env, rag
+from tests.support.scripted_server import Script, ScriptedServer
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"
@@ -408,7 +408,9 @@ DOCS = {
 QA = [
     QAItem(id="en-1", lang="en", question="What port does Foundry Local listen on?", gold=["foundry.md"], answer_phrases=["port 5273"]),
     QAItem(id="en-2", lang="en", question="What colour was the harbour lighthouse painted?", gold=["lighthouse.md"], answer_phrases=["cobalt blue"]),
-    QAItem(id="en-3", lang="en", question="Which passes does Olive use to optimize models?", gold=["olive.md"], answer_phrases=["pruning and graph fusion"], kind="howto"),
+    QAItem(
+        id="en-3", lang="en", question="Which passes does Olive use to optimize models?", gold=["olive.md"], answer_phrases=["pruning and graph fusion"], kind="howto"
+    ),
     QAItem(id="tr-1", lang="tr", question="Ofis kedisinin adı nedir?", gold=["kedi.md"], answer_phrases=["Pamuk"]),
     QAItem(id="tr-2", lang="tr", question="Feribot hangi iskeleden kalkar?", gold=["feribot.md"], answer_phrases=["Kadıköy iskelesinden"]),
     QAItem(id="un-1", lang="en", question="How do I patch a punctured inner tube on a road bike?", kind="unanswerable"),
@@ -694,7 +696,11 @@ def test_markdown_summary() -> None:
     text = markdown_summary(full_report())
     lines = text.splitlines()
     # the answers lead, and correct leads the answers
-    assert lines[:3] == ["## Answers", "", "**Correct: 2/4 (50%) answerable questions · supported by the sources: 3/4 (75%) · unanswerable: 1/2 refused, 1 answered anyway**"]
+    assert lines[:3] == [
+        "## Answers",
+        "",
+        "**Correct: 2/4 (50%) answerable questions · supported by the sources: 3/4 (75%) · unanswerable: 1/2 refused, 1 answered anyway**",
+    ]
     assert lines.index("## Answers") < lines.index("## Retrieval")
     header = "| tier | answered | correct | supported | unanswerable refused | unanswerable answered anyway | answerable refused | TTFT p50/p95 ms | total p50/p95 ms |"
     assert header in lines

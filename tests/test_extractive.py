@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.tiers.extractive import Unit, extract_answer, short_phrase, units
 from rag.search.index import Index, open_index
-from rag.tiers.prompt import NOT_COVERED
 from rag.search.retrieval import search
+from rag.tiers.extractive import Unit, extract_answer, short_phrase, units
+from rag.tiers.prompt import NOT_COVERED
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 

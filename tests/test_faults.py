@@ -27,17 +27,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import pytest_asyncio
-from tests.support.helpers import free_port
-from tests.support.scripted_server import Script, ScriptedServer
 
-from tests.support.tiers import served
-from rag.tiers.client import TierClient, TierConfig
 from rag.answer.escalation import Policy
-from rag.search.index import Index
 from rag.answer.pipeline import Assistant, AssistantConfig, Done, Escalation, Event, TierEnd, TierStart, Token
+from rag.search.index import Index
 from rag.search.retrieval import search
 from rag.settings import load_settings
+from rag.tiers.client import TierClient, TierConfig
 from rag.tiers.discovery import open_tiers
+from tests.support.helpers import free_port
+from tests.support.scripted_server import Script, ScriptedServer
+from tests.support.tiers import served
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"
@@ -310,7 +310,7 @@ def test_concurrent_searches_and_overlay_changes_stay_consistent(small_index: In
                     overlay.clear()
                 i += 1
             changes[0] = i
-        except BaseException as err:  # noqa: BLE001 - reported below
+        except BaseException as err:  # reported below
             errors.append(err)
 
     def reader(n: int) -> None:
@@ -326,7 +326,7 @@ def test_concurrent_searches_and_overlay_changes_stay_consistent(small_index: In
                         else:
                             assert hit.origin == "docs" and hit.chunk in base_chunks
                     searches[n] += 1
-        except BaseException as err:  # noqa: BLE001 - reported below
+        except BaseException as err:  # reported below
             errors.append(err)
 
     threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader, args=(n,)) for n in range(8)]

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rag.web.chat import answer_metadata
-from rag.documents.chunking import Chunk
-from rag.cli import cli
-from rag.web.history import open_history, votes
-from rag.tiers.metrics import TurnMetrics
 from rag.answer.pipeline import Done
+from rag.cli import cli
+from rag.documents.chunking import Chunk
 from rag.search.retrieval import Hit
+from rag.tiers.metrics import TurnMetrics
+from rag.web.chat import answer_metadata
+from rag.web.history import open_history, votes
 
 
 def _answer(thread: str, step: str, question: str, answer: str, at: str, db: sqlite3.Connection, parent: str | None = None) -> None:

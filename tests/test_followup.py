@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rag.cli import cli
-from rag.search.followup import SOFT, cue, resolve
-from rag.search.index import open_index
 from rag.answer.pipeline import Assistant, AssistantConfig, Done
-from rag.search.followup import Turn
+from rag.cli import cli
+from rag.search.followup import SOFT, Turn, cue, resolve
+from rag.search.index import open_index
 from rag.search.retrieval import search
 
 # --- the resolver's cues, one kind at a time

@@ -23,14 +23,14 @@ import logging
 import sqlite3
 import uuid
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest.mock import AsyncMock
 
 import pytest
 
-from rag.web import history
 from rag.errors import ConfigError
+from rag.web import history
 from rag.web.history import HistoryPlan, is_loopback, open_history, plan_history, purge, thread_name
 
 PROFILE = "Grounded Assistant"  # the app's one chat profile, which the browser sends with every chat
@@ -139,7 +139,7 @@ def test_the_schema_is_wal_private_and_can_be_made_twice(tmp_path: Path) -> None
 
 
 def _stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def _add_thread(db: sqlite3.Connection, thread: str, last_active: datetime, created: datetime | None = None) -> None:
@@ -162,7 +162,7 @@ def _count(db: sqlite3.Connection, table: str, thread: str) -> int:
 def test_purge_deletes_the_chats_last_active_before_the_cutoff_with_everything_of_theirs(tmp_path: Path) -> None:
     path = tmp_path / "chat-history.db"
     open_history(path, 0)
-    now = datetime(2025, 6, 30, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
     with sqlite3.connect(path) as db:
         _add_thread(db, "old", now - timedelta(days=40))
         _add_thread(db, "old-but-active", now - timedelta(days=2), created=now - timedelta(days=90))
@@ -184,7 +184,7 @@ def test_rag_history_days_purges_at_start_up(tmp_path: Path) -> None:
     """What the app runs at start-up (``open_history(path, RAG_HISTORY_DAYS)``): the old chat is gone, the recent one stays."""
     path = tmp_path / "chat-history.db"
     open_history(path, 0)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with sqlite3.connect(path) as db:
         _add_thread(db, "a-year-ago", now - timedelta(days=365))
         _add_thread(db, "yesterday", now - timedelta(days=1))
@@ -255,11 +255,11 @@ async def _one_chat(chainlit, layer, identifier: str, question: str) -> tuple[ob
     from chainlit.session import WebsocketSession, ws_sessions_id, ws_sessions_sid
     from chainlit.utils import utc_now
 
-    from rag.web.chat import answer_metadata, source_text
-    from rag.documents.chunking import Chunk
-    from rag.tiers.metrics import TurnMetrics
     from rag.answer.pipeline import Done
+    from rag.documents.chunking import Chunk
     from rag.search.retrieval import Hit
+    from rag.tiers.metrics import TurnMetrics
+    from rag.web.chat import answer_metadata, source_text
 
     user = await layer.create_user(chainlit.User(identifier=identifier, metadata={"provider": "password"}))
     sid = f"s-{uuid.uuid4()}"
@@ -271,7 +271,10 @@ async def _one_chat(chainlit, layer, identifier: str, question: str) -> tuple[ob
         await context.emitter.process_message({"message": step, "fileReferences": None})  # names and tags the thread
         await _settle()
         chunk = Chunk("03-model-backends.md", "Model backends", ("Model backends", "Ollama"), "Ollama listens on port 11434.", None, 0, 9)
-        done = Done(answer="Ollama listens on port 11434 [Source 1].", tier="slm", escalated=False, reasons=[], draft=None, hits=[Hit(1, 2.5, chunk, "docs")], covered=True, metrics=TurnMetrics())
+        done = Done(
+            answer="Ollama listens on port 11434 [Source 1].", tier="slm", escalated=False, reasons=[], draft=None, hits=[Hit(1, 2.5, chunk, "docs")], covered=True,
+            metrics=TurnMetrics(),
+        )
         meta = answer_metadata(question, done)
         answer = chainlit.Message(content=done.answer + "\n\n---\n🟢 SLM", metadata=meta,
                                   elements=[chainlit.Text(name="Source 1", content=source_text(meta["sources"][0]), display="side")])

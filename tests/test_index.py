@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from rag.documents.loading import load_bytes
 from rag.errors import DocsError
 from rag.search.index import Index, IndexReport, open_index
-from rag.documents.loading import load_bytes
 from rag.search.retrieval import search
 
 DOCS = {

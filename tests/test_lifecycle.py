@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+
 from tests.support.helpers import free_port
 
 if importlib.util.find_spec("llama_cpp") is None:

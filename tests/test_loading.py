@@ -15,8 +15,8 @@ import docx
 import pytest
 from pypdf import PdfWriter
 
-from rag.errors import DocsError, LoadError
 from rag.documents.loading import decode_text, load_bytes, load_file, load_folder
+from rag.errors import DocsError, LoadError
 
 # ---------------------------------------------------------------- helpers
 
@@ -247,7 +247,7 @@ def test_unsupported_suffix_is_refused() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        pytest.param("héllo wörld ✓".encode("utf-8"), "héllo wörld ✓", id="utf-8"),
+        pytest.param("héllo wörld ✓".encode(), "héllo wörld ✓", id="utf-8"),
         pytest.param("\ufeffhéllo wörld".encode("utf-8"), "héllo wörld", id="utf-8-bom"),
         pytest.param("héllo wörld İstanbul".encode("utf-16"), "héllo wörld İstanbul", id="utf-16-bom"),
         pytest.param(
@@ -329,9 +329,9 @@ def test_file_passed_as_folder_is_a_docs_error(tmp_path: Path) -> None:
 def test_a_cache_written_by_an_older_loader_is_rebuilt_not_reused(tmp_path: Path, write_files) -> None:
     """The loader's version is part of the cache fingerprint: what an older loader
     made of a file (ligatures, a blank form, setext underlines) is never served again."""
+    from rag.documents.loading import LOADER_VERSION
     from rag.search.cache import cache_folder, read_cache, write_cache
     from rag.search.index import IndexConfig, open_index
-    from rag.documents.loading import LOADER_VERSION
 
     docs = write_files(tmp_path / "docs", {"a.md": "# A\n\nalpha\n", "b.md": "B\n=\n\nbravo\n"})
     cache = tmp_path / "cache"

@@ -13,9 +13,9 @@ import csv
 import io
 
 import pytest
-from tests.support.documents import PdfPage, build_docx, build_pdf, build_pptx, build_xlsx, p
 
 from rag.documents.loading import SUPPORTED_SUFFIXES, load_bytes
+from tests.support.documents import PdfPage, build_docx, build_pdf, build_pptx, build_xlsx, p
 
 ODD = "ﬁrewall soft\u00adware zero\u200bwidth non\u00a0breaking ＦＵＬＬ Gene\u0300ve"
 EVEN = "firewall software zerowidth non breaking FULL Genève"
@@ -34,7 +34,7 @@ FILES = {
     ".txt": lambda: f"{ODD}\n".encode(),
     ".rst": lambda: f"Notes\n=====\n\n{ODD}\n".encode(),
     ".html": lambda: f"<html><body><h1>Notes</h1><p>{ODD}</p></body></html>".encode(),
-    ".htm": lambda: "<p>&#xFB01;rewall soft&shy;ware zero&#8203;width non&nbsp;breaking &#xFF26;&#xFF35;&#xFF2C;&#xFF2C; Gene&#x300;ve</p>".encode(),
+    ".htm": lambda: b"<p>&#xFB01;rewall soft&shy;ware zero&#8203;width non&nbsp;breaking &#xFF26;&#xFF35;&#xFF2C;&#xFF2C; Gene&#x300;ve</p>",
     ".csv": lambda: _csv(ODD),
     ".pdf": lambda: build_pdf([PdfPage([ODD])]),
     ".docx": lambda: build_docx(p("Notes", "Heading1") + p(ODD)),

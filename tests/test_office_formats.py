@@ -11,16 +11,16 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from tests.conftest import SMALL_DOCS
-from tests.support.documents import build_pptx, build_xlsx
 
 from rag.documents.chunking import ChunkConfig, chunk_document
-from rag.errors import LoadError
 from rag.documents.formats.canonical import match_heading
-from rag.search.index import open_index
 from rag.documents.loading import load_bytes
-from rag.search.retrieval import search
 from rag.documents.tokens import count_tokens
+from rag.errors import LoadError
+from rag.search.index import open_index
+from rag.search.retrieval import search
+from tests.conftest import SMALL_DOCS
+from tests.support.documents import build_pptx, build_xlsx
 
 # ---------------------------------------------------------------- PPTX
 
@@ -60,7 +60,12 @@ def test_a_deck_without_core_properties_is_titled_by_its_first_slide() -> None:
 def test_each_visible_sheet_is_a_section_with_its_rows_as_a_table() -> None:
     book = build_xlsx(
         {
-            "Inventory": [["Host", "Port", "Since", "Active"], ["gw1", 8080.0, dt.datetime(2025, 3, 1), True], [None, None, None, None], ["gw2", 8443, dt.datetime(2025, 4, 2, 13, 30), False]],
+            "Inventory": [
+                ["Host", "Port", "Since", "Active"],
+                ["gw1", 8080.0, dt.datetime(2025, 3, 1), True],
+                [None, None, None, None],
+                ["gw2", 8443, dt.datetime(2025, 4, 2, 13, 30), False],
+            ],
             "Owners": [[None, "Team", None, "Email"], [None, "Ops", None, "ops@example.com"]],
             "Secret": [["Key"], ["do-not-index-this"]],
         },

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rag.documents.chunking import ChunkConfig, chunk_document
+from rag.documents.loading import load_bytes
+from rag.documents.tokens import count_tokens
+from rag.search.index import open_index
+from rag.search.retrieval import search
 from tests.conftest import SMALL_DOCS
 from tests.support.documents import PdfPage, build_pdf, text_widget
-
-from rag.documents.chunking import ChunkConfig, chunk_document
-from rag.search.index import open_index
-from rag.documents.loading import load_bytes
-from rag.search.retrieval import search
-from rag.documents.tokens import count_tokens
 
 
 def y(line: int) -> float:
@@ -50,7 +49,9 @@ def test_ligature_glyphs_are_indexed_as_letters_and_found(tmp_path: Path, write_
 
 
 def test_words_hyphenated_across_a_line_break_are_joined() -> None:
-    data = build_pdf([PdfPage(["Clock synchroni-", "zation uses NTP; soft\u00ad", "hyphens and non\u2010", "breaking ones too.", "Ask Jean-", "Pierre about the well-", "known issue."])])
+    data = build_pdf([PdfPage([
+        "Clock synchroni-", "zation uses NTP; soft\u00ad", "hyphens and non\u2010", "breaking ones too.", "Ask Jean-", "Pierre about the well-", "known issue.",
+    ])])
     (text,) = pdf_text(data)
     assert "Clock synchronization uses NTP; softhyphens and nonbreaking ones too." in " ".join(text.split("\n"))
     assert "Jean-\nPierre" in text  # the next line starts with a capital: a name, kept as it is
@@ -98,7 +99,10 @@ def test_two_fields_on_one_line_each_get_their_own_label() -> None:
 
 def test_check_boxes_and_radio_buttons_give_their_chosen_value_only() -> None:
     check = "<< /Type /Annot /Subtype /Widget /FT /Btn /T ({name}) /V /{value} /AS /{value} /Rect [72 {y0} 84 {y1}] /F 4 /P {{page}} >>"
-    radio_kid = "<< /Type /Annot /Subtype /Widget /Parent {{obj:0}} /AS /{state} /AP << /N << /{option} 1 0 R /Off 1 0 R >> >> /Rect [72 {y0} 84 {y1}] /F 4 /P {{page}} >>"
+    radio_kid = (
+        "<< /Type /Annot /Subtype /Widget /Parent {{obj:0}} /AS /{state} /AP << /N << /{option} 1 0 R /Off 1 0 R >> >>"
+        " /Rect [72 {y0} 84 {y1}] /F 4 /P {{page}} >>"
+    )
     # boxes at x=72, their labels printed to their right, as forms lay them out
     page = PdfPage(
         ["Options"],
@@ -130,7 +134,10 @@ def test_hidden_widgets_push_buttons_and_signatures_add_nothing() -> None:
 
 
 def test_a_choice_fields_selected_item_is_its_value() -> None:
-    widget = "<< /Type /Annot /Subtype /Widget /FT /Ch /T (dept) /V (ops) /Opt [[(ops) (Operations)] [(fin) (Finance)]] /Rect [180 %s 430 %s] /F 4 /P {page} >>" % (y(1) - 4, y(1) + 12)
+    widget = (
+        "<< /Type /Annot /Subtype /Widget /FT /Ch /T (dept) /V (ops) /Opt [[(ops) (Operations)] [(fin) (Finance)]]"
+        f" /Rect [180 {y(1) - 4} 430 {y(1) + 12}] /F 4 /P {{page}} >>"
+    )
     (text,) = pdf_text(build_pdf([PdfPage(["Request", "Department:"], widgets=[widget])]))
     assert "Department: Operations" in text.split("\n")
 

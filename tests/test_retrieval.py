@@ -176,7 +176,8 @@ def test_a_problem_question_prefers_the_troubleshooting_section(tmp_path: Path) 
 def test_a_definition_question_prefers_the_section_titled_with_its_words(tmp_path: Path) -> None:
     body = "Foundry Local runs models on your device. Foundry Local has a CLI and a service."
     index = index_of(tmp_path, {
-        "cli.md": f"# Foundry Local CLI\n\n## Service commands\n\nFoundry Local service start and stop. {body}\n\n## Upgrade Foundry Local\n\nUpgrade Foundry Local with winget.\n",
+        "cli.md": f"# Foundry Local CLI\n\n## Service commands\n\nFoundry Local service start and stop. {body}\n\n"
+        "## Upgrade Foundry Local\n\nUpgrade Foundry Local with winget.\n",
         "what.md": f"# What is Foundry Local?\n\n{body}\n",
     })
     assert sources(index, "What is Foundry Local?", 1) == ["what.md"]

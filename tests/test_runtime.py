@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import DocsError
-from rag.web.runtime import Runtime
 from rag.settings import load_settings
 from rag.tiers.discovery import Tiers
+from rag.web.runtime import Runtime
 
 
 class Clock:

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support.scripted_server import Script, ScriptedServer
 
-from rag.tiers.client import TierConfig
 from rag.settings import load_settings
+from rag.tiers.client import TierConfig
 from rag.tiers.discovery import open_tiers
+from tests.support.scripted_server import Script, ScriptedServer
 
 SLM_KEY = "sk-slm-TOPSECRET-1111"
 LLM_KEY = "sk-llm-TOPSECRET-2222"

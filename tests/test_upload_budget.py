@@ -16,10 +16,10 @@ import threading
 import pytest
 
 from rag.errors import ConfigError, LoadError
+from rag.search.budget import MB, UploadBudget, UploadsFull, upload_cost
 from rag.search.index import Index
 from rag.search.retrieval import search
 from rag.settings import load_settings
-from rag.search.budget import MB, UploadBudget, UploadsFull, upload_cost
 from rag.web.uploads import UploadRules, add_upload
 
 
@@ -166,7 +166,7 @@ def test_many_chats_adding_and_clearing_at_once_never_pass_the_limit(small_index
                 peak[0] = max(peak[0], budget.used)
                 if t % 4 == 0 and k == 3:
                     overlays[t].clear()
-        except BaseException as err:  # noqa: BLE001 - reported below
+        except BaseException as err:  # reported below
             errors.append(err)
 
     threads = [threading.Thread(target=chat, args=(t,)) for t in range(16)]

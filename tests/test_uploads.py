@@ -8,6 +8,7 @@ whether it was a duplicate; it is also the sequence of the upload's chunks.
 from __future__ import annotations
 
 import threading
+
 import pytest
 
 from rag.search.index import Added, Index
