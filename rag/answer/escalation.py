@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 from rag.search.analysis import Analyzer, fold, fold_accents, is_stopword, words
 from rag.search.stopwords import STOPWORDS
+from rag.settings import default
 from rag.tiers.prompt import CITATION_RE
 
 __all__ = ["Outcome", "Policy", "Support", "assess", "decide", "support", "unsupported_facts"]
@@ -58,9 +59,9 @@ CUT_WORDS = 4
 
 @dataclass(frozen=True)
 class Policy:
-    escalate: str = "auto"  # auto | always | never
-    short_chars: int = 0  # 0: off; the workshop's 600 makes every answer under 600 characters "short"
-    min_support: float = 0.5
+    escalate: str = default("escalate")  # auto | always | never
+    short_chars: int = default("short_answer_chars")  # 0: off; the workshop's 600 makes every answer under 600 characters "short"
+    min_support: float = default("min_support")
     topics: tuple[str, ...] = ()
     enabled: frozenset[str] = frozenset(REASONS)
     explain_words: int = EXPLAIN_WORDS

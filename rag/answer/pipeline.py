@@ -46,7 +46,7 @@ from rag.errors import ReasoningBudgetExhausted, TruncatedStream
 from rag.search.followup import Turn
 from rag.search.index import Index, Overlay
 from rag.search.retrieval import Hit, SearchResult, resolve_followup, search
-from rag.settings import Settings
+from rag.settings import Settings, default
 from rag.tiers.base import Delta, Finished, Tier, TierName, Waiting
 from rag.tiers.client import USE_CONFIG
 from rag.tiers.discovery import Tiers
@@ -185,13 +185,15 @@ ASK_FOR_A_QUESTION = {
 
 @dataclass(kw_only=True)
 class AssistantConfig:
-    top_k: int = 5
-    slm_sources: int = 3  # the small model reads only the best few passages
-    language: str = "auto"
-    min_coverage: float = 0.25
+    """How a turn is answered; each default is the setting's (``rag.settings``), ``from_settings`` reads them all."""
+
+    top_k: int = default("top_k")
+    slm_sources: int = default("slm_sources")  # the small model reads only the best few passages
+    language: str = default("language")
+    min_coverage: float = default("min_coverage")
     policy: Policy = field(default_factory=Policy)
-    mode: str = "refine"
-    history_tokens: int = 600
+    mode: str = default("escalation_mode")
+    history_tokens: int = default("history_tokens")
     llm_prices: Prices = field(default_factory=Prices)
 
     @classmethod
