@@ -488,7 +488,10 @@ def bench(models: str, rounds: int, prompt: str, stream: bool) -> None:
 
 
 @cli.command(name="eval")
-@click.option("--qa", "qa_path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Question set, JSON Lines (format: docs/evaluation.md; default: the developers' dev set, where it is beside the checkout).")
+@click.option(
+    "--qa", "qa_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="Question set, JSON Lines (format: docs/evaluation.md; default: the developers' dev set, where it is beside the checkout).",
+)
 @_docs_option
 @click.option("--answers", is_flag=True, help="Also run the answering pipeline on every question (temperature 0).")
 @click.option("--judge", is_flag=True, help="Score each answer 1-5 (coherence, factuality, brevity) with the LLM tier.")

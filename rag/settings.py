@@ -11,12 +11,11 @@ import difflib
 import os
 import sys
 from collections.abc import Mapping
-
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -130,7 +129,9 @@ class Settings(BaseSettings):
 
     # --- escalation: decided after the SLM's answer is complete
     escalate: Literal["auto", "always", "never"] = Field("auto", description="auto: the policy decides")
-    escalation_mode: Literal["refine", "regenerate"] = Field("refine", description="refine: the LLM improves the SLM's draft; regenerate: it answers afresh from the sources")
+    escalation_mode: Literal["refine", "regenerate"] = Field(
+        "refine", description="refine: the LLM improves the SLM's draft; regenerate: it answers afresh from the sources",
+    )
     short_answer_chars: int = Field(
         0, ge=0, le=5000,
         description="answers shorter than this many characters escalate as 'short' (0: off; the workshop's briefs: 600; "

@@ -29,20 +29,25 @@ import time
 
 import httpx
 import pytest
+
+from rag.documents.tokens import count_tokens
+from rag.errors import (
+    BackendError,
+    BackendStatusError,
+    BackendTimeout,
+    BackendUnavailable,
+    ModelNotServed,
+    ReasoningBudgetExhausted,
+    TruncatedStream,
+)
+from rag.tiers.base import Delta, Finished, Waiting
+from rag.tiers.client import USE_CONFIG, TierClient, TierConfig
+from rag.tiers.metrics import Prices, TierMetrics
+from rag.tiers.models import model_key, resolve_model
+from rag.tiers.prompt import Prompt
+from rag.tiers.queue import FairQueue
 from tests.support.helpers import free_port
 from tests.support.scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
-
-from rag.tiers.client import USE_CONFIG, TierClient, TierConfig
-
-from rag.tiers.base import Delta, Finished, Waiting
-from rag.tiers.models import model_key, resolve_model
-from rag.errors import (
-    BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ModelNotServed, ReasoningBudgetExhausted, TruncatedStream,
-)
-from rag.tiers.queue import FairQueue
-from rag.tiers.metrics import Prices, TierMetrics
-from rag.tiers.prompt import Prompt
-from rag.documents.tokens import count_tokens
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 PROMPT = Prompt(
@@ -355,7 +360,10 @@ WRONG_SHAPES = [
     pytest.param(b'{"choices": [{"index": 0, "delta": {"content": 5273}}]}', "delta.content is int, not text", id="content-a-number"),
     pytest.param(b'{"choices": [{"index": 0, "delta": {}, "finish_reason": 7}]}', "finish_reason is int, not text", id="finish-reason-a-number"),
     pytest.param(b'{"choices": [], "usage": "lots"}', "usage is str", id="usage-not-an-object"),
-    pytest.param(b'{"choices": [], "usage": {"prompt_tokens": "many", "completion_tokens": 2}}', "usage.prompt_tokens is str, not a count", id="usage-count-not-a-number"),
+    pytest.param(
+        b'{"choices": [], "usage": {"prompt_tokens": "many", "completion_tokens": 2}}', "usage.prompt_tokens is str, not a count",
+        id="usage-count-not-a-number",
+    ),
     pytest.param(b'{"choices": [{"index": 0, "delta": {"content": "\xff\xfe"}}]}', "bytes that are not UTF-8", id="bytes-not-utf-8"),
 ]
 

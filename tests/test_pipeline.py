@@ -18,18 +18,18 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
-from tests.support.scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
 
-from tests.support.tiers import served
-from rag.tiers.client import TierClient, TierConfig
 from rag.answer.escalation import Policy
-from rag.search.index import Index
-from rag.tiers.metrics import Prices, SessionStats
-from rag.web.charts import metrics_table
 from rag.answer.pipeline import CUT_MARK, Assistant, AssistantConfig, Done, Escalation, Event, Queued, Retrieved, Thinking, TierEnd, TierStart, Token
-from rag.tiers.prompt import NOT_COVERED
 from rag.search.followup import Turn
+from rag.search.index import Index
+from rag.tiers.client import TierClient, TierConfig
+from rag.tiers.metrics import Prices, SessionStats
+from rag.tiers.prompt import NOT_COVERED
 from rag.tiers.queue import FairQueue
+from rag.web.charts import metrics_table
+from tests.support.scripted_server import SHAPES, Script, ScriptedServer, chunked, reasoning_script
+from tests.support.tiers import served
 
 SLM = "phi-4-mini-instruct-generic-cpu"
 LLM = "gpt-oss-20b"

@@ -35,8 +35,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from contextlib import aclosing
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from rag.answer.escalation import Policy, assess, decide, support

@@ -18,6 +18,7 @@ __all__ = ["headline", "markdown_summary", "write_report"]
 
 from rag.tiers.base import TierName
 
+
 def _frac(share: dict) -> str:
     rate = share.get("rate")
     return f"{share['n']}/{share['of']}" + (f" ({rate:.0%})" if rate is not None else "")

@@ -95,7 +95,8 @@ class Tier(Protocol):
     ``name``: which tier it is; ``model``: the model it runs (its served id; "extractive" for the extractive tier).
     ``status()``: usable now, or why not (cheap: no I/O). ``prepare()``: make it usable if it can be (restart a
     crashed embedded server; blocking work runs off the event loop) and return a note for the user, or None.
-    ``stream(prompt, ...)`` (``max_tokens``, ``temperature``: None for the tier's own; ``reasoning_effort``): ``Waiting`` while queued, ``Delta`` as text streams, then exactly one ``Finished``
+    ``stream(prompt, ...)`` (``max_tokens``, ``temperature``: None for the tier's own; ``reasoning_effort``):
+    ``Waiting`` while queued, ``Delta`` as text streams, then exactly one ``Finished``
     (failures are a ``Finished`` with ``error``, never an exception). ``aclose()``: release its connections
     and processes.
     """

@@ -56,13 +56,13 @@ import openai
 import pydantic
 from openai import AsyncOpenAI
 
+from rag.documents.tokens import count_tokens
 from rag.errors import BackendError, BackendStatusError, BackendTimeout, BackendUnavailable, ReasoningBudgetExhausted, TruncatedStream
 from rag.tiers.base import Delta, Finished, Waiting
 from rag.tiers.metrics import Prices, TierMetrics
 from rag.tiers.prompt import Prompt
 from rag.tiers.queue import FairQueue, Ticket
 from rag.tiers.reasoning import ANSWER, REASONING, ReasoningParser, split_message
-from rag.documents.tokens import count_tokens
 
 __all__ = [
     "REASONING_EFFORTS",
@@ -144,7 +144,10 @@ def classify(err: Exception, config: TierConfig, streaming: bool = False) -> Bac
     if streaming and isinstance(err, (openai.APIConnectionError, *_TRANSPORT)):
         return BackendError(f"{where} broke off the answer mid-stream ({type(err).__name__}); the partial answer is kept.", config.tier, config.base_url)
     if isinstance(err, (openai.APIConnectionError, *_TRANSPORT)):
-        return BackendUnavailable(f"Nothing answers at {config.base_url}: start the {config.tier.upper()} server there or point the tier elsewhere{hint}.", config.tier, config.base_url)
+        return BackendUnavailable(
+            f"Nothing answers at {config.base_url}: start the {config.tier.upper()} server there or point the tier elsewhere{hint}.",
+            config.tier, config.base_url,
+        )
     if isinstance(err, openai.APIStatusError):
         status = err.status_code
         if status == 429:
@@ -308,7 +311,7 @@ class TierClient:
     def _prompt_text(self, prompt: Prompt) -> str:
         return prompt.text if self.config.profile == "completion" else "\n".join(m["content"] for m in prompt.messages)
 
-    async def _request(self, prompt: Prompt, stream: bool, limit: int, temperature: float, effort: str | None):  # noqa: ANN202 - the SDK's stream or response
+    async def _request(self, prompt: Prompt, stream: bool, limit: int, temperature: float, effort: str | None):
         cfg = self.config
         options: dict[str, object] = {"stream_options": {"include_usage": True}} if stream else {}
         if cfg.profile == "completion":
@@ -321,7 +324,7 @@ class TierClient:
             model=cfg.model, messages=prompt.messages, stream=stream, max_tokens=limit, temperature=temperature, **options,  # type: ignore[call-overload]
         )
 
-    async def _create(self, prompt: Prompt, stream: bool, limit: int, temperature: float, effort: str | None):  # noqa: ANN202
+    async def _create(self, prompt: Prompt, stream: bool, limit: int, temperature: float, effort: str | None):
         """The request; on HTTP 400 with ``reasoning_effort`` in it, once more without (remembered when that works)."""
         try:
             return await self._request(prompt, stream, limit, temperature, effort), None

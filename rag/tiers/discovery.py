@@ -17,17 +17,17 @@ import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 
+from rag.errors import BackendError, ConfigError
+from rag.settings import Settings
 from rag.tiers.backends import discover_foundry
-from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, embedded_model_path
 from rag.tiers.base import TierName, TierStatus
+from rag.tiers.client import TierClient, TierConfig
+from rag.tiers.embedded import EMBEDDED_MODELS, EmbeddedCrash, EmbeddedServer, embedded_model_path
+from rag.tiers.metrics import Prices
+from rag.tiers.models import resolve_model
+from rag.tiers.queue import FairQueue
 from rag.tiers.server import EmbeddedTier, ServerTier
 from rag.tiers.supervisor import Supervisor  # the embedded SLM's, reached through Tiers.supervisor
-from rag.tiers.client import TierClient, TierConfig
-from rag.tiers.models import resolve_model
-from rag.errors import BackendError, ConfigError
-from rag.tiers.metrics import Prices
-from rag.tiers.queue import FairQueue
-from rag.settings import Settings
 
 __all__ = ["Tiers", "open_tiers"]
 
@@ -121,7 +121,8 @@ async def _open_slm(settings: Settings, tiers: Tiers, start_embedded: bool, owne
     if settings.slm_prompt != "auto":
         profile = settings.slm_prompt
     config = TierConfig(
-        tier=TierName.SLM, base_url=url, model=model, api_key=settings.slm_api_key.get_secret_value(), timeout=settings.slm_timeout, max_tokens=settings.slm_max_tokens, temperature=settings.slm_temperature,
+        tier=TierName.SLM, base_url=url, model=model, api_key=settings.slm_api_key.get_secret_value(), timeout=settings.slm_timeout,
+        max_tokens=settings.slm_max_tokens, temperature=settings.slm_temperature,
         profile=profile, prices=Prices(settings.slm_price_prompt, settings.slm_price_completion), env_hint=env,
         reasoning_effort=settings.slm_reasoning_effort,
     )

@@ -230,7 +230,7 @@ class EmbeddedServer:
             ]
             if self.log_path is not None:
                 self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop(), on every path
+                self._log = open(self.log_path, "ab")
             try:
                 self.process = subprocess.Popen(
                     cmd, stdin=subprocess.PIPE, stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,

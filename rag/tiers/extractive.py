@@ -37,15 +37,15 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from rag.search.followup import QUESTION_WEIGHT
-from rag.search.analysis import Analyzer
-from rag.search.bm25 import Stats
 from rag.documents.formats.canonical import closes_fence, is_delimiter_row, match_heading
 from rag.documents.tokens import count_tokens
+from rag.search.analysis import Analyzer
+from rag.search.bm25 import Stats
+from rag.search.followup import QUESTION_WEIGHT
+from rag.search.retrieval import Hit
 from rag.tiers.base import Delta, Finished, TierName, TierStatus
 from rag.tiers.metrics import TierMetrics
 from rag.tiers.prompt import CITATION_RE, NOT_COVERED, Prompt, is_refusal
-from rag.search.retrieval import Hit
 
 __all__ = ["Extract", "ExtractiveTier", "Unit", "extract_answer", "short_phrase", "units", "word_pieces"]
 

@@ -16,8 +16,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from rag.tiers.embedded import EmbeddedServer, Exit
 from rag.errors import BackendError, ConfigError
+from rag.tiers.embedded import EmbeddedServer, Exit
 
 __all__ = ["Supervisor"]
 
